@@ -1,0 +1,280 @@
+package federate
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpfed/mcpfed/metrics"
+)
+
+// APIPrefixes are the API versions served; both have the same handlers.
+var APIPrefixes = []string{"/v0.1", "/v0"}
+
+// BuildInfo describes the running binary for /v0.1/version.
+type BuildInfo struct {
+	Version   string `json:"version"`
+	GitCommit string `json:"git_commit"`
+	BuildTime string `json:"build_time"`
+}
+
+// APIOptions configure the HTTP API.
+type APIOptions struct {
+	Engine *Engine
+	// Views are the named views served under /registry/{view}/.
+	Views map[string]*View
+	// MaxAge is the Cache-Control max-age of complete answers.
+	MaxAge time.Duration
+	Build  BuildInfo
+	// Attempted reports whether a source has made its first load attempt (readiness).
+	Attempted func(source string) bool
+	// Metrics, when set, serves GET /metrics and is told of partial answers.
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+}
+
+// API is the registry read API over an engine.
+type API struct {
+	o       APIOptions
+	mux     *http.ServeMux
+	resp    responder
+	openapi []byte
+}
+
+// NewAPI builds the routes.
+func NewAPI(o APIOptions) (*API, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Attempted == nil {
+		o.Attempted = func(string) bool { return true }
+	}
+	doc, err := servedOpenAPI()
+	if err != nil {
+		return nil, err
+	}
+	a := &API{o: o, mux: http.NewServeMux(), openapi: doc, resp: responder{maxAge: o.MaxAge}}
+	if o.Metrics != nil {
+		a.resp.partial = o.Metrics.Partial
+		a.route("/metrics", "/metrics", o.Metrics.Handler().ServeHTTP)
+	}
+	a.route("/healthz", "/healthz", a.healthz)
+	a.route("/readyz", "/readyz", a.readyz)
+	a.route("/openapi.yaml", "/openapi.yaml", a.serveOpenAPI)
+	for _, p := range APIPrefixes {
+		a.registerAPI(p, p, 3, nil)
+		a.registerAPI("/registry/{view}"+p, "/registry/{view}"+p, 5, a.lookupView)
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no route for %s", r.URL.Path))
+	})
+	return a, nil
+}
+
+// Handler returns the API with CORS handling in front.
+func (a *API) Handler() http.Handler { return cors(a.mux) }
+
+// viewLookup resolves the view of a request (nil: the default view).
+type viewLookup func(r *http.Request) (*View, error)
+
+// registerAPI mounts the registry endpoints under pattern. restAt is the
+// index of the first path segment after ".../servers/".
+func (a *API) registerAPI(pattern, label string, restAt int, views viewLookup) {
+	if views == nil {
+		views = func(*http.Request) (*View, error) { return nil, nil }
+	}
+	a.route(pattern+"/servers", label+"/servers", func(w http.ResponseWriter, r *http.Request) {
+		a.list(w, r, label+"/servers", views)
+	})
+	a.route(pattern+"/servers/{rest...}", label+"/servers/{serverName}", func(w http.ResponseWriter, r *http.Request) {
+		a.server(w, r, label, restAt, views)
+	})
+	a.route(pattern+"/health", label+"/health", a.health)
+	a.route(pattern+"/ping", label+"/ping", a.ping)
+	a.route(pattern+"/version", label+"/version", a.version)
+}
+
+// route registers a GET (and HEAD) handler; other methods get a 405 problem.
+func (a *API) route(pattern, label string, h http.HandlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		metrics.SetRoute(r, label)
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD, OPTIONS")
+			writeProblem(w, http.StatusMethodNotAllowed, "this registry is read-only: "+r.Method+" is not supported")
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (a *API) lookupView(r *http.Request) (*View, error) {
+	name := r.PathValue("view")
+	if v, ok := a.o.Views[name]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("%w: no view named %q", ErrNotFound, name)
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views viewLookup) {
+	view, err := views(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, badRequest("malformed query string: %v", err))
+		return
+	}
+	q, err := ParseListQuery(values)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	page, err := a.o.Engine.List(r.Context(), q, view)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.resp.write(w, r, route, "application/json", encodeList(page.Entries, page.NextCursor), page.Report)
+}
+
+// server serves /servers/{serverName}/versions[/{version}]. The name arrives
+// URL-encoded (io.github.x%2Fy) and is decoded exactly once; an unencoded
+// slash is accepted too, since a name has exactly one.
+func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restAt int, views viewLookup) {
+	view, err := views(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	if len(segs) <= restAt {
+		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path)
+		return
+	}
+	rest := segs[restAt:]
+	var nameSegs, tail []string
+	switch {
+	case len(rest) >= 2 && rest[1] == "versions":
+		nameSegs, tail = rest[:1], rest[2:]
+	case len(rest) >= 3 && rest[2] == "versions":
+		nameSegs, tail = rest[:2], rest[3:]
+	default:
+		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path+": want /servers/{serverName}/versions[/{version}]")
+		return
+	}
+	name, err := unescape(strings.Join(nameSegs, "/"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	includeDeleted, err := ParseBool(r.URL.Query(), "include_deleted")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	switch {
+	case len(tail) == 0 || (len(tail) == 1 && tail[0] == ""):
+		route := label + "/servers/{serverName}/versions"
+		metrics.SetRoute(r, route)
+		entries, rep, err := a.o.Engine.Versions(r.Context(), name, includeDeleted, view)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.resp.write(w, r, route, "application/json", encodeList(entries, ""), rep)
+	case len(tail) == 1:
+		route := label + "/servers/{serverName}/versions/{version}"
+		metrics.SetRoute(r, route)
+		version, err := unescape(tail[0])
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		e, rep, err := a.o.Engine.Version(r.Context(), name, version, includeDeleted, view)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		a.resp.write(w, r, route, "application/json", e.Encoded, rep)
+	default:
+		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path)
+	}
+}
+
+func unescape(s string) (string, error) {
+	out, err := url.PathUnescape(s)
+	if err != nil {
+		return "", badRequest("malformed path segment %q", s)
+	}
+	return out, nil
+}
+
+// fail logs server-side failures and answers with the mapped problem.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if statusOf(err) >= 500 {
+		a.o.Logger.Error("request failed", "route", metrics.Route(r), "error", err)
+	}
+	writeError(w, err)
+}
+
+func (a *API) writeStatic(w http.ResponseWriter, r *http.Request, v any) {
+	body, _ := json.Marshal(v) // maps of strings and bools: cannot fail
+	a.resp.write(w, r, metrics.Route(r), "application/json", body, Report{})
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	a.writeStatic(w, r, map[string]string{"status": "ok"})
+}
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) {
+	a.writeStatic(w, r, map[string]string{"status": "ok"})
+}
+
+func (a *API) ping(w http.ResponseWriter, r *http.Request) {
+	a.writeStatic(w, r, map[string]bool{"pong": true})
+}
+
+func (a *API) version(w http.ResponseWriter, r *http.Request) {
+	a.writeStatic(w, r, a.o.Build)
+}
+
+// readyz is ready once every required source has data and every other
+// source has made its first attempt.
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	ok, waiting := a.o.Engine.Ready(a.o.Attempted)
+	if !ok {
+		writeProblem(w, http.StatusServiceUnavailable, "waiting for sources: "+strings.Join(waiting, ", "))
+		return
+	}
+	a.writeStatic(w, r, map[string]string{"status": "ready"})
+}
+
+func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	a.resp.write(w, r, "/openapi.yaml", "application/yaml", a.openapi, Report{})
+}
+
+// cors allows any origin to read the API and answers preflight requests.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", X-Request-Id")
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			h.Set("Access-Control-Max-Age", "86400")
+			h.Set("Allow", "GET, HEAD, OPTIONS")
+			metrics.SetRoute(r, "preflight")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

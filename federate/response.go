@@ -1,0 +1,177 @@
+package federate
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpfed/mcpfed/cache"
+	"github.com/mcpfed/mcpfed/upstream"
+)
+
+// Headers that report a partial answer.
+const (
+	HeaderComplete      = "X-Federation-Complete"
+	HeaderFailedSources = "X-Federation-Failed-Sources"
+)
+
+// minGzipBytes: below this, gzip costs more than it saves.
+const minGzipBytes = 1024
+
+// encodeList writes a ServerList from pre-encoded entries.
+func encodeList(entries []*upstream.Entry, nextCursor string) []byte {
+	size := 64 + len(nextCursor)
+	for _, e := range entries {
+		size += len(e.Encoded) + 1
+	}
+	b := make([]byte, 0, size)
+	b = append(b, `{"servers":[`...)
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e.Encoded...)
+	}
+	b = append(b, `],"metadata":{`...)
+	if nextCursor != "" {
+		// Cursors are base64url: no character needs escaping.
+		b = append(b, `"nextCursor":"`...)
+		b = append(b, nextCursor...)
+		b = append(b, `",`...)
+	}
+	b = append(b, `"count":`...)
+	b = strconv.AppendInt(b, int64(len(entries)), 10)
+	return append(b, `}}`...)
+}
+
+// problem is an RFC 9457 problem document.
+type problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// statusOf maps an error to its HTTP status: the one place that does.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrBadRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrRequiredSourceFailed):
+		return http.StatusBadGateway
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusInternalServerError
+}
+
+// writeError answers with a problem document for err.
+func writeError(w http.ResponseWriter, err error) {
+	status := statusOf(err)
+	detail := err.Error()
+	if status == http.StatusInternalServerError {
+		detail = "internal error" // details go to the log, not to clients
+	}
+	writeProblem(w, status, detail)
+}
+
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// responder writes successful answers with validators, caching headers,
+// the completeness report and gzip.
+type responder struct {
+	maxAge time.Duration
+	// partial is told about every partial answer (metrics); may be nil.
+	partial func(route string)
+}
+
+// write sends body as contentType. A complete answer gets an ETag, honours
+// If-None-Match and may be cached for maxAge; a partial one is no-store.
+func (rs responder) write(w http.ResponseWriter, r *http.Request, route, contentType string, body []byte, rep Report) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Vary", "Accept-Encoding")
+	if rep.Complete() {
+		h.Set(HeaderComplete, "true")
+		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(rs.maxAge.Seconds())))
+	} else {
+		h.Set(HeaderComplete, "false")
+		h.Set(HeaderFailedSources, rep.FailedHeader())
+		h.Set("Cache-Control", "no-store")
+		if rs.partial != nil {
+			rs.partial(route)
+		}
+	}
+	etag := cache.ETag(body)
+	gz := acceptsGzip(r.Header.Get("Accept-Encoding")) && len(body) >= minGzipBytes
+	if gz {
+		h.Set("ETag", cache.EncodedETag(etag, "gzip"))
+	} else {
+		h.Set("ETag", etag)
+	}
+	if cache.NoneMatch(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if gz {
+		body = gzipBytes(body)
+		h.Set("Content-Encoding", "gzip")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
+}
+
+// acceptsGzip parses Accept-Encoding: gzip (or *) with a non-zero q.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "*" {
+			continue
+		}
+		q := strings.TrimSpace(params)
+		if strings.HasPrefix(q, "q=") {
+			if v, err := strconv.ParseFloat(q[2:], 64); err == nil && v == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+var gzipPool = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // valid level: cannot fail
+	return w
+}}
+
+func gzipBytes(body []byte) []byte {
+	var buf bytes.Buffer
+	buf.Grow(len(body) / 4)
+	zw := gzipPool.Get().(*gzip.Writer)
+	zw.Reset(&buf)
+	_, _ = zw.Write(body) // writes to a bytes.Buffer cannot fail
+	_ = zw.Close()
+	gzipPool.Put(zw)
+	return buf.Bytes()
+}

@@ -1,0 +1,237 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Format names a registry data layout that mcpfed detects by shape.
+type Format string
+
+// The formats a file source reads.
+const (
+	// FormatUpstream is the registry-upstream file: {"$schema","version","meta","data":{"servers":[…]}}.
+	FormatUpstream Format = "upstream"
+	// FormatToolHive is ToolHive's legacy registry.json: {"servers":{…},"remote_servers":{…}}.
+	FormatToolHive Format = "toolhive-legacy"
+	// FormatServerList is a saved API response: {"servers":[{"server":…,"_meta":…}],"metadata":…}.
+	FormatServerList Format = "server-list"
+	// FormatServerJSON is one server.json object.
+	FormatServerJSON Format = "server.json"
+	// FormatArray is a JSON array of server.json objects (or of ServerList items).
+	FormatArray Format = "array"
+	// FormatDirectory is a directory tree of server.json files.
+	FormatDirectory Format = "directory"
+)
+
+// ErrUnknownFormat is returned for JSON that is none of the registry formats.
+var ErrUnknownFormat = errors.New("unrecognised registry format")
+
+// Document is the result of parsing one registry file.
+type Document struct {
+	Format  Format
+	Entries []*Entry
+	// LastUpdated is the file's own timestamp (meta.last_updated or
+	// last_updated), zero when it has none. Derived publication times use it.
+	LastUpdated time.Time
+}
+
+// Parse detects the format of data and indexes every server in it. Errors
+// name the position of the offending record (e.g. `data.servers[3]`) and,
+// for syntax errors, the line and column.
+func Parse(data []byte) (*Document, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
+	trimmed = bytes.TrimPrefix(trimmed, []byte("\ufeff"))
+	if !json.Valid(trimmed) {
+		return nil, syntaxError(trimmed)
+	}
+	switch {
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(trimmed, &items); err != nil {
+			return nil, err
+		}
+		entries, err := parseItems(items, "")
+		if err != nil {
+			return nil, err
+		}
+		return &Document{Format: FormatArray, Entries: entries}, nil
+	case len(trimmed) > 0 && trimmed[0] == '{':
+		return parseObject(trimmed)
+	}
+	return nil, fmt.Errorf("%w: top level must be a JSON object or array", ErrUnknownFormat)
+}
+
+func parseObject(data []byte) (*Document, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, err
+	}
+	servers, hasServers := top["servers"]
+	_, hasRemote := top["remote_servers"]
+	switch {
+	case top["data"] != nil:
+		return parseUpstream(top)
+	case hasRemote || (hasServers && firstByte(servers) == '{'):
+		return parseToolHive(top)
+	case hasServers && firstByte(servers) == '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(servers, &items); err != nil {
+			return nil, err
+		}
+		entries, err := parseItems(items, "servers")
+		if err != nil {
+			return nil, err
+		}
+		return &Document{Format: FormatServerList, Entries: entries}, nil
+	case top["name"] != nil:
+		e, err := NewEntry(data, nil)
+		if err != nil {
+			return nil, err
+		}
+		return &Document{Format: FormatServerJSON, Entries: []*Entry{e}}, nil
+	}
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return nil, fmt.Errorf("%w: an object with keys [%s]; expected an upstream registry file (\"data\"), a ToolHive registry.json (\"servers\" map), a ServerList (\"servers\" array) or a server.json (\"name\")",
+		ErrUnknownFormat, strings.Join(keys, ", "))
+}
+
+func parseUpstream(top map[string]json.RawMessage) (*Document, error) {
+	var body struct {
+		Servers []json.RawMessage `json:"servers"`
+	}
+	if err := json.Unmarshal(top["data"], &body); err != nil {
+		return nil, fmt.Errorf("data: %w", err)
+	}
+	doc := &Document{Format: FormatUpstream}
+	if raw, ok := top["meta"]; ok {
+		var meta struct {
+			LastUpdated string `json:"last_updated"`
+		}
+		if err := json.Unmarshal(raw, &meta); err != nil {
+			return nil, fmt.Errorf("meta: %w", err)
+		}
+		t, err := parseOptionalTime(meta.LastUpdated)
+		if err != nil {
+			return nil, fmt.Errorf("meta.last_updated: %w", err)
+		}
+		doc.LastUpdated = t
+	}
+	for i, raw := range body.Servers {
+		e, err := NewEntry(raw, nil)
+		if err != nil {
+			return nil, fmt.Errorf("data.servers[%d]: %w", i, err)
+		}
+		doc.Entries = append(doc.Entries, e)
+	}
+	return doc, nil
+}
+
+// parseItems reads array elements that are either server.json objects or
+// ServerList items ({"server":…,"_meta":…}).
+func parseItems(items []json.RawMessage, path string) ([]*Entry, error) {
+	entries := make([]*Entry, 0, len(items))
+	for i, raw := range items {
+		var item struct {
+			Server json.RawMessage `json:"server"`
+			Meta   json.RawMessage `json:"_meta"`
+			Name   json.RawMessage `json:"name"`
+		}
+		if firstByte(raw) != '{' {
+			return nil, fmt.Errorf("%s[%d]: %w: must be a JSON object", path, i, ErrInvalidEntry)
+		}
+		if err := json.Unmarshal(raw, &item); err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", path, i, err)
+		}
+		var (
+			e   *Entry
+			err error
+		)
+		if item.Server != nil && item.Name == nil {
+			e, err = NewEntry(item.Server, item.Meta)
+		} else {
+			e, err = NewEntry(raw, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", path, i, err)
+		}
+		entries = append(entries, e)
+	}
+	return entries, nil
+}
+
+func parseOptionalTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want an RFC 3339 time, got %q", s)
+	}
+	return t.UTC(), nil
+}
+
+func firstByte(raw json.RawMessage) byte {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	if len(t) == 0 {
+		return 0
+	}
+	return t[0]
+}
+
+// syntaxError locates the first JSON syntax error as line:column.
+func syntaxError(data []byte) error {
+	var v any
+	err := json.Unmarshal(data, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := 1, 1
+		for _, b := range data[:min(int(se.Offset), len(data))] {
+			if b == '\n' {
+				line, col = line+1, 1
+			} else {
+				col++
+			}
+		}
+		return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, err)
+	}
+	if err == nil {
+		err = errors.New("unexpected data after the top-level value")
+	}
+	return fmt.Errorf("invalid JSON: %w", err)
+}
+
+// Finalize derives what the data did not carry: for entries without an
+// official block, the status (from ToolHive's extension, lower-cased) and
+// the publication times (the file's own timestamp, else when the entry was
+// first seen: its time in prev, else now).
+func Finalize(entries []*Entry, lastUpdated time.Time, prev *Snapshot, now time.Time) {
+	for _, e := range entries {
+		if e.hasOfficial {
+			continue
+		}
+		st, err := ParseStatus(e.toolHiveStatus)
+		if err != nil {
+			st = "active" // ToolHive statuses other than active/deprecated have no official meaning
+		}
+		e.Status = st
+		switch {
+		case !lastUpdated.IsZero():
+			e.PublishedAt = lastUpdated
+		case prev.Get(e.Name, e.Version) != nil:
+			e.PublishedAt = prev.Get(e.Name, e.Version).PublishedAt
+		default:
+			e.PublishedAt = now.UTC()
+		}
+		e.UpdatedAt = e.PublishedAt
+	}
+}

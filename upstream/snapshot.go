@@ -1,0 +1,200 @@
+package upstream
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// Snapshot is an immutable index of one source's entries, ordered by
+// (name, version). It is built once per load and swapped atomically; readers
+// never see a half-built index.
+type Snapshot struct {
+	entries []*Entry
+	names   []nameRange
+	byName  map[string]int
+	// Revision is a content hash: it changes exactly when what is served changes.
+	Revision string
+	// BuiltAt is when the snapshot was built.
+	BuiltAt time.Time
+}
+
+type nameRange struct {
+	name   string
+	lo, hi int // entries[lo:hi] are this name's versions, ordered by version string
+	latest int // index into entries
+	// byRecency lists entries[lo:hi] newest publication first (the /versions order).
+	byRecency []*Entry
+}
+
+// NewSnapshot indexes entries for the named source. Entries must carry
+// their times already (see Loader); isLatest is computed here by the
+// official rules unless the data carried a consistent official block.
+// Two entries with the same name and version are an error.
+func NewSnapshot(source string, entries []*Entry, now time.Time) (*Snapshot, error) {
+	sorted := slices.Clone(entries)
+	slices.SortStableFunc(sorted, func(a, b *Entry) int { return a.Key().Compare(b.Key()) })
+	s := &Snapshot{entries: sorted, byName: make(map[string]int), BuiltAt: now}
+	for i := 0; i < len(sorted); {
+		j := i + 1
+		for j < len(sorted) && sorted[j].Name == sorted[i].Name {
+			if sorted[j].Version == sorted[j-1].Version {
+				return nil, fmt.Errorf("%w: server %q version %q appears more than once", ErrInvalidEntry, sorted[j].Name, sorted[j].Version)
+			}
+			j++
+		}
+		nr := nameRange{name: sorted[i].Name, lo: i, hi: j}
+		nr.latest = markLatest(sorted[i:j]) + i
+		nr.byRecency = slices.Clone(sorted[i:j])
+		slices.SortStableFunc(nr.byRecency, func(a, b *Entry) int {
+			if c := compareTime(b.PublishedAt, a.PublishedAt); c != 0 {
+				return c
+			}
+			return -CompareVersions(a, b)
+		})
+		s.byName[nr.name] = len(s.names)
+		s.names = append(s.names, nr)
+		i = j
+	}
+	h := sha256.New()
+	for _, e := range sorted {
+		e.Source = source
+		e.encode()
+		h.Write(e.Encoded)
+		h.Write([]byte{0})
+	}
+	s.Revision = hex.EncodeToString(h.Sum(nil)[:12])
+	return s, nil
+}
+
+// markLatest sets IsLatest on exactly one version and returns its offset.
+// When the data already marks exactly one version latest (an official block
+// from a registry), that choice is kept; otherwise the official rules decide.
+func markLatest(versions []*Entry) int {
+	marked, allOfficial := -1, true
+	for i, e := range versions {
+		if !e.hasOfficial {
+			allOfficial = false
+		}
+		if e.IsLatest {
+			if marked >= 0 {
+				allOfficial = false // two claim it: recompute
+			}
+			marked = i
+		}
+	}
+	if allOfficial && marked >= 0 {
+		return marked
+	}
+	best := 0
+	for i := 1; i < len(versions); i++ {
+		if CompareVersions(versions[i], versions[best]) > 0 {
+			best = i
+		}
+	}
+	for i, e := range versions {
+		e.IsLatest = i == best
+	}
+	return best
+}
+
+// Len is the number of entries (server versions).
+func (s *Snapshot) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.entries)
+}
+
+// NameCount is the number of distinct server names.
+func (s *Snapshot) NameCount() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.names)
+}
+
+// At returns the i-th entry in (name, version) order.
+func (s *Snapshot) At(i int) *Entry { return s.entries[i] }
+
+// SeekAfter returns the index of the first entry whose key is greater than after.
+func (s *Snapshot) SeekAfter(after Key) int {
+	return sort.Search(len(s.entries), func(i int) bool { return after.Less(s.entries[i].Key()) })
+}
+
+// LatestCount is the number of names, i.e. of latest entries.
+func (s *Snapshot) LatestCount() int { return len(s.names) }
+
+// LatestAt returns the latest version of the i-th name in name order.
+func (s *Snapshot) LatestAt(i int) *Entry { return s.entries[s.names[i].latest] }
+
+// SeekLatestAfter returns the index (into the name list) of the first name
+// whose latest entry's key is greater than after.
+func (s *Snapshot) SeekLatestAfter(after Key) int {
+	return sort.Search(len(s.names), func(i int) bool {
+		return after.Less(s.entries[s.names[i].latest].Key())
+	})
+}
+
+// Has reports whether the snapshot holds any version of name.
+func (s *Snapshot) Has(name string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.byName[name]
+	return ok
+}
+
+// Versions returns the versions of name, newest publication first.
+// The slice is shared: do not modify it.
+func (s *Snapshot) Versions(name string) []*Entry {
+	if s == nil {
+		return nil
+	}
+	i, ok := s.byName[name]
+	if !ok {
+		return nil
+	}
+	return s.names[i].byRecency
+}
+
+// Latest returns the latest version of name, or nil.
+func (s *Snapshot) Latest(name string) *Entry {
+	if s == nil {
+		return nil
+	}
+	i, ok := s.byName[name]
+	if !ok {
+		return nil
+	}
+	return s.entries[s.names[i].latest]
+}
+
+// Get returns one version of name, or nil.
+func (s *Snapshot) Get(name, version string) *Entry {
+	if s == nil {
+		return nil
+	}
+	i, ok := s.byName[name]
+	if !ok {
+		return nil
+	}
+	nr := s.names[i]
+	versions := s.entries[nr.lo:nr.hi]
+	j := sort.Search(len(versions), func(j int) bool { return versions[j].Version >= version })
+	if j < len(versions) && versions[j].Version == version {
+		return versions[j]
+	}
+	return nil
+}
+
+// Entries returns all entries in (name, version) order. Shared: do not modify.
+func (s *Snapshot) Entries() []*Entry {
+	if s == nil {
+		return nil
+	}
+	return s.entries
+}
