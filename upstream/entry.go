@@ -309,7 +309,7 @@ func (e *Entry) encode() {
 		t := e.UpdatedAt.UTC()
 		off.UpdatedAt = &t
 	}
-	offJSON, _ := json.Marshal(off)            // plain struct: cannot fail
+	offJSON, _ := json.Marshal(off)                       // plain struct: cannot fail
 	provJSON, _ := json.Marshal(provenanceWire{e.Source}) // plain struct: cannot fail
 
 	var b bytes.Buffer
