@@ -3,7 +3,6 @@ package filter
 import (
 	"errors"
 	"fmt"
-	"slices"
 )
 
 // Reservations records the namespaces each source reserves. An entry whose
@@ -44,13 +43,24 @@ func NewReservations(bySource map[string][]string, order []string) (*Reservation
 	return r, nil
 }
 
-// Admits reports whether source may serve name: true unless another
-// source reserves a pattern that matches it.
+// Admits reports whether source may serve name: true when the source
+// itself reserves a matching pattern, false when only other sources do,
+// true when nobody reserves it. Two sources with overlapping patterns
+// (com.acme/* and com.acme/special) may both serve the overlap; priority
+// then decides as for any shared name.
 func (r *Reservations) Admits(source, name string) bool {
 	if r == nil {
 		return true
 	}
-	return !slices.ContainsFunc(r.patterns, func(res reservation) bool {
-		return res.source != source && MatchGlob(res.pattern, name)
-	})
+	reservedElsewhere := false
+	for _, res := range r.patterns {
+		if !MatchGlob(res.pattern, name) {
+			continue
+		}
+		if res.source == source {
+			return true
+		}
+		reservedElsewhere = true
+	}
+	return !reservedElsewhere
 }
