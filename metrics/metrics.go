@@ -39,6 +39,9 @@ type Metrics struct {
 
 	partialResponses *prometheus.CounterVec
 	mergeDuration    prometheus.Histogram
+
+	up    upstreamCollectors
+	cache cacheCollectors
 }
 
 // New registers mcpfed's collectors (and the Go and process collectors) on a
@@ -89,8 +92,11 @@ func NewWith(reg prometheus.Registerer, gatherer prometheus.Gatherer) *Metrics {
 			Buckets: LatencyBuckets,
 		}),
 	}
+	m.up, m.cache = newUpstreamCollectors(), newCacheCollectors()
 	reg.MustRegister(m.httpDuration, m.inFlight, m.sourceEntries, m.sourceLastSuccess,
 		m.sourceSyncDuration, m.sourceSyncFailures, m.partialResponses, m.mergeDuration)
+	reg.MustRegister(m.up.all()...)
+	reg.MustRegister(m.cache.all()...)
 	return m
 }
 
