@@ -241,6 +241,14 @@ func (e *Entry) setResponseMeta(raw json.RawMessage) error {
 			if err := json.Unmarshal(f.Value, &off); err != nil {
 				return fmt.Errorf("%w: server %q version %q: official _meta: %w", ErrInvalidEntry, e.Name, e.Version, err)
 			}
+			for _, tf := range []struct {
+				name string
+				t    time.Time
+			}{{"publishedAt", off.PublishedAt}, {"updatedAt", off.UpdatedAt}, {"statusChangedAt", off.StatusChangedAt}} {
+				if err := servableTime(tf.t); err != nil {
+					return fmt.Errorf("%w: server %q version %q: official _meta: %s: %w", ErrInvalidEntry, e.Name, e.Version, tf.name, err)
+				}
+			}
 			st, err := ParseStatus(string(off.Status))
 			if err != nil {
 				return fmt.Errorf("%w: server %q version %q: official _meta: %w", ErrInvalidEntry, e.Name, e.Version, err)
@@ -257,6 +265,15 @@ func (e *Entry) setResponseMeta(raw json.RawMessage) error {
 		default:
 			e.ExtraMeta = append(e.ExtraMeta, f)
 		}
+	}
+	return nil
+}
+
+// servableTime rejects a time that cannot be written back as RFC 3339 in
+// UTC: an offset can move year 9999 into 10000, which encoding/json refuses.
+func servableTime(t time.Time) error {
+	if y := t.UTC().Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("%s is outside years 0000 to 9999 in UTC", t.Format(time.RFC3339))
 	}
 	return nil
 }

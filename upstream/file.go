@@ -153,7 +153,10 @@ func (s *FileSource) Load(ctx context.Context) error {
 	case errors.Is(err, ErrUnchanged):
 		err = nil
 		if s.failStamp == "" {
+			// Still the last good version: an earlier error without a
+			// stamp (file briefly missing, HTTP 500) no longer stands.
 			s.status.LastSuccess = now
+			s.status.LastError = ""
 		}
 	case err != nil:
 		err = fmt.Errorf("load source %q from %s: %w", s.opts.Name, s.opts.Path, err)
@@ -183,6 +186,11 @@ func (s *FileSource) load(ctx context.Context, now time.Time) error {
 		return err
 	}
 	if doc == nil { // unchanged
+		if stamp == s.stamp {
+			// Back to the last good version (a URL serving it again, a 304):
+			// the failure of the broken version in between is over.
+			s.failStamp = ""
+		}
 		return ErrUnchanged
 	}
 	if err := s.install(doc, now); err != nil {
@@ -239,7 +247,7 @@ func (s *FileSource) read(ctx context.Context) (*Document, string, error) {
 	}
 	doc, err := Parse(data)
 	if err != nil {
-		return nil, stamp, fmt.Errorf("%s: %w", p, err)
+		return nil, stamp, err // Load names the path
 	}
 	return doc, stamp, nil
 }
@@ -286,7 +294,9 @@ func (s *FileSource) readDir(dir string) (*Document, string, error) {
 		if d.IsDir() || d.Name() != "server.json" {
 			return nil
 		}
-		info, err := d.Info()
+		// Stat, not d.Info: a symlinked server.json (a Kubernetes ConfigMap
+		// mount swaps its ..data link) must be stamped by its target.
+		info, err := os.Stat(p)
 		if err != nil {
 			return err
 		}
@@ -365,7 +375,7 @@ func (s *FileSource) readURL(ctx context.Context, url string) (*Document, string
 	}
 	doc, err := Parse(data)
 	if err != nil {
-		return nil, stamp, fmt.Errorf("%s: %w", url, err)
+		return nil, stamp, err // Load names the URL
 	}
 	s.etag, s.modified = etag, modified
 	return doc, stamp, nil

@@ -48,7 +48,7 @@ func Parse(data []byte) (*Document, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n\ufeff")
 	trimmed = bytes.TrimPrefix(trimmed, []byte("\ufeff"))
 	if !json.Valid(trimmed) {
-		return nil, syntaxError(trimmed)
+		return nil, syntaxError(data, len(data)-len(trimmed), trimmed)
 	}
 	switch {
 	case len(trimmed) > 0 && trimmed[0] == '[':
@@ -177,6 +177,9 @@ func parseOptionalTime(s string) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("want an RFC 3339 time, got %q", s)
 	}
+	if err := servableTime(t); err != nil {
+		return time.Time{}, err
+	}
 	return t.UTC(), nil
 }
 
@@ -188,17 +191,29 @@ func firstByte(raw json.RawMessage) byte {
 	return t[0]
 }
 
-// syntaxError locates the first JSON syntax error as line:column.
-func syntaxError(data []byte) error {
+// syntaxError locates the first JSON syntax error in trimmed (orig without
+// its first skip bytes) as line:column of orig, the file the operator edits.
+func syntaxError(orig []byte, skip int, trimmed []byte) error {
 	var v any
-	err := json.Unmarshal(data, &v)
+	err := json.Unmarshal(trimmed, &v)
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
+		// Offset counts the bytes read, the offending one included; a
+		// truncated document is reported just past its last byte.
+		end := skip + max(int(se.Offset)-1, 0)
+		if strings.HasPrefix(se.Error(), "unexpected end") {
+			end = skip + int(se.Offset)
+		}
+		start := 0
+		if bytes.HasPrefix(orig, []byte("\ufeff")) {
+			start = 3 // a byte-order mark is no column in an editor
+		}
 		line, col := 1, 1
-		for _, b := range data[:min(int(se.Offset), len(data))] {
-			if b == '\n' {
+		for _, b := range orig[start:max(start, min(end, len(orig)))] {
+			switch {
+			case b == '\n':
 				line, col = line+1, 1
-			} else {
+			case b&0xC0 != 0x80: // count characters, not UTF-8 continuation bytes
 				col++
 			}
 		}
@@ -213,10 +228,14 @@ func syntaxError(data []byte) error {
 // Finalize derives what the data did not carry: for entries without an
 // official block, the status (from ToolHive's extension, lower-cased) and
 // the publication times (the file's own timestamp, else when the entry was
-// first seen: its time in prev, else now).
+// first seen: its time in prev, else now). An official block without
+// publishedAt gets the derived time too, rather than serving year 1.
 func Finalize(entries []*Entry, lastUpdated time.Time, prev *Snapshot, now time.Time) {
 	for _, e := range entries {
 		if e.hasOfficial {
+			if e.PublishedAt.IsZero() {
+				e.PublishedAt = derivedTime(e, lastUpdated, prev, now)
+			}
 			continue
 		}
 		st, err := ParseStatus(e.toolHiveStatus)
@@ -224,14 +243,18 @@ func Finalize(entries []*Entry, lastUpdated time.Time, prev *Snapshot, now time.
 			st = "active" // ToolHive statuses other than active/deprecated have no official meaning
 		}
 		e.Status = st
-		switch {
-		case !lastUpdated.IsZero():
-			e.PublishedAt = lastUpdated
-		case prev.Get(e.Name, e.Version) != nil:
-			e.PublishedAt = prev.Get(e.Name, e.Version).PublishedAt
-		default:
-			e.PublishedAt = now.UTC()
-		}
+		e.PublishedAt = derivedTime(e, lastUpdated, prev, now)
 		e.UpdatedAt = e.PublishedAt
 	}
+}
+
+// derivedTime is the file's own timestamp, else when e was first seen.
+func derivedTime(e *Entry, lastUpdated time.Time, prev *Snapshot, now time.Time) time.Time {
+	switch {
+	case !lastUpdated.IsZero():
+		return lastUpdated
+	case prev.Get(e.Name, e.Version) != nil:
+		return prev.Get(e.Name, e.Version).PublishedAt
+	}
+	return now.UTC()
 }
