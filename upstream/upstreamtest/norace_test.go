@@ -1,0 +1,5 @@
+//go:build !race
+
+package upstreamtest_test
+
+const raceEnabled = false
