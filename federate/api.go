@@ -174,7 +174,14 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 		writeError(w, err)
 		return
 	}
-	includeDeleted, err := ParseBool(r.URL.Query(), "include_deleted")
+	// Parsed strictly, as for the list: r.URL.Query() would silently drop a
+	// malformed pair and with it an include_deleted the client did send.
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, badRequest("malformed query string: %v", err))
+		return
+	}
+	includeDeleted, err := ParseBool(values, "include_deleted")
 	if err != nil {
 		writeError(w, err)
 		return

@@ -74,6 +74,11 @@ func ParseListQuery(v url.Values) (Query, error) {
 	if !utf8.ValidString(search) {
 		return q, badRequest("search is not valid UTF-8")
 	}
+	// Entries index name, title and description as one NUL-separated
+	// string; a NUL in the needle would match across two fields.
+	if strings.ContainsRune(search, 0) {
+		return q, badRequest("search must not contain NUL")
+	}
 	if utf8.RuneCountInString(search) > maxSearchRunes {
 		return q, badRequest("search is longer than %d characters", maxSearchRunes)
 	}
