@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfed/mcpfed/cache"
@@ -72,3 +73,96 @@ func (c *Cached) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 
 // Close waits for background refreshes.
 func (c *Cached) Close() { c.loader.Close() }
+
+// LiveOptions configure a live source: a registry queried on demand.
+type LiveOptions struct {
+	Client    ClientOptions
+	Breaker   BreakerOptions
+	RateLimit RateLimitOptions
+	PageCache PageCacheOptions
+	// PageSize is the limit asked of the upstream for list pages (default
+	// 100, the API's maximum): large pages mean fewer requests, and client
+	// page sizes all share the same cached upstream pages.
+	PageSize int
+	Clock    func() time.Time
+	// Instrument wraps the upstream calls with metrics (may be nil).
+	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
+	// CacheObserver receives page cache events (may be nil).
+	CacheObserver cache.Observer
+}
+
+// Live is an `api` source in live mode: every query is forwarded, through
+// page cache ▶ singleflight ▶ metrics ▶ breaker ▶ rate limit ▶ HTTP.
+type Live struct {
+	name     string
+	pageSize int
+	fetch    upstream.Fetcher
+	cached   *Cached
+	breaker  *Breaker
+	served   atomic.Bool
+}
+
+// NewLive builds the decorated chain.
+func NewLive(o LiveOptions) (*Live, error) {
+	client, err := NewClient(o.Client)
+	if err != nil {
+		return nil, err
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.PageSize <= 0 || o.PageSize > 100 {
+		o.PageSize = 100
+	}
+	o.RateLimit.Clock = o.Clock
+	var f upstream.Fetcher = NewRateLimiter(client, o.RateLimit)
+	o.Breaker.Source = o.Client.Source
+	br := NewBreaker(f, o.Breaker)
+	f = br
+	if o.Instrument != nil {
+		f = o.Instrument(o.Client.Source, f)
+	}
+	cached := NewCached(f, o.Client.Source, o.PageCache, o.Clock, o.CacheObserver)
+	return &Live{name: o.Client.Source, pageSize: o.PageSize, fetch: cached, cached: cached, breaker: br}, nil
+}
+
+// Name is the source's slug.
+func (l *Live) Name() string { return l.name }
+
+// PageSize is the upstream page size to ask for.
+func (l *Live) PageSize() int { return l.pageSize }
+
+// Fetch answers a request through the decorated chain.
+func (l *Live) Fetch(ctx context.Context, r upstream.Request) (*upstream.Response, error) {
+	resp, err := l.fetch.Fetch(ctx, r)
+	if err == nil || errors.Is(err, upstream.ErrNotFound) {
+		l.served.Store(true)
+	}
+	return resp, err
+}
+
+// Served reports whether the upstream has answered at least once.
+func (l *Live) Served() bool { return l.served.Load() }
+
+// Breaker exposes the breaker's state (status, metrics).
+func (l *Live) Breaker() *Breaker { return l.breaker }
+
+// Warm fetches the first list page until it succeeds or ctx ends, so a
+// required source becomes ready and the first client finds a warm cache.
+func (l *Live) Warm(ctx context.Context, retry time.Duration) {
+	for {
+		if _, err := l.Fetch(ctx, upstream.Request{Op: upstream.OpList, Limit: l.pageSize}); err == nil {
+			return
+		}
+		t := time.NewTimer(retry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close waits for background refreshes.
+func (l *Live) Close() { l.cached.Close() }
