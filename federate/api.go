@@ -1,8 +1,9 @@
 package federate
 
 import (
-	_ "embed"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpfed/mcpfed/cache"
 	"github.com/mcpfed/mcpfed/metrics"
 )
 
@@ -35,7 +37,19 @@ type APIOptions struct {
 	Attempted func(source string) bool
 	// Metrics, when set, serves GET /metrics and is told of partial answers.
 	Metrics *metrics.Metrics
-	Logger  *slog.Logger
+	// ResponseCache keeps encoded answers; zero MaxEntries disables it.
+	ResponseCache ResponseCacheOptions
+	Clock         func() time.Time
+	Logger        *slog.Logger
+}
+
+// ResponseCacheOptions bound the response cache. Keys include the revision
+// of every snapshot source, so a reload is visible at once; TTL bounds how
+// long answers that involve live sources are reused.
+type ResponseCacheOptions struct {
+	MaxEntries int
+	MaxBytes   int64
+	TTL        time.Duration
 }
 
 // API is the registry read API over an engine.
@@ -43,7 +57,8 @@ type API struct {
 	o       APIOptions
 	mux     *http.ServeMux
 	resp    responder
-	openapi []byte
+	openapi *answer
+	answers *cache.Loader[*answer] // nil: no response cache
 }
 
 // NewAPI builds the routes.
@@ -58,10 +73,20 @@ func NewAPI(o APIOptions) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &API{o: o, mux: http.NewServeMux(), openapi: doc, resp: responder{maxAge: o.MaxAge}}
+	a := &API{o: o, mux: http.NewServeMux(), openapi: newAnswer("application/yaml", doc, Report{})}
+	var partial func(string)
+	var observer cache.Observer
 	if o.Metrics != nil {
-		a.resp.partial = o.Metrics.Partial
+		partial, observer = o.Metrics.Partial, o.Metrics.Cache()
 		a.route("/metrics", "/metrics", o.Metrics.Handler().ServeHTTP)
+	}
+	a.resp = newResponder(o.MaxAge, partial)
+	if rc := o.ResponseCache; rc.MaxEntries > 0 && rc.TTL > 0 {
+		c := cache.New(cache.Options[*answer]{
+			Name: "response", MaxEntries: rc.MaxEntries, MaxBytes: rc.MaxBytes,
+			Size: (*answer).size, Fresh: rc.TTL, Clock: o.Clock, Observer: observer,
+		})
+		a.answers = cache.NewLoader(c, cache.LoaderOptions{Group: "response", Observer: observer})
 	}
 	a.route("/healthz", "/healthz", a.healthz)
 	a.route("/readyz", "/readyz", a.readyz)
@@ -117,7 +142,7 @@ func (a *API) lookupView(r *http.Request) (*View, error) {
 	if v, ok := a.o.Views[name]; ok {
 		return v, nil
 	}
-	return nil, fmt.Errorf("%w: no view named %q", ErrNotFound, name)
+	return nil, notFound("no view named %q", name)
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views viewLookup) {
@@ -136,12 +161,42 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views v
 		writeError(w, err)
 		return
 	}
-	page, err := a.o.Engine.List(r.Context(), q, view)
+	key := "list|" + view.name() + "|" + q.key() + "|" + a.o.Engine.Revision()
+	ans, err := a.answer(r.Context(), key, func(ctx context.Context) (*answer, error) {
+		page, err := a.o.Engine.List(ctx, q, view)
+		if err != nil {
+			return nil, err
+		}
+		return newAnswer("application/json", encodeList(page.Entries, page.NextCursor), page.Report), nil
+	})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	a.resp.write(w, r, route, "application/json", encodeList(page.Entries, page.NextCursor), page.Report)
+	a.resp.write(w, r, route, ans)
+}
+
+// answer returns the cached answer for key, or computes it once for every
+// concurrent identical request (complete, current answers are kept).
+func (a *API) answer(ctx context.Context, key string, compute func(context.Context) (*answer, error)) (*answer, error) {
+	if a.answers == nil {
+		return compute(ctx)
+	}
+	ans, _, err := a.answers.Load(ctx, key, func(ctx context.Context) (*answer, bool, error) {
+		ans, err := compute(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		return ans, ans.cacheable(), nil
+	})
+	return ans, err
+}
+
+// Close stops the response cache's background work.
+func (a *API) Close() {
+	if a.answers != nil {
+		a.answers.Close()
+	}
 }
 
 // server serves /servers/{serverName}/versions[/{version}]. The name arrives
@@ -190,12 +245,19 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 	case len(tail) == 0 || (len(tail) == 1 && tail[0] == ""):
 		route := label + "/servers/{serverName}/versions"
 		metrics.SetRoute(r, route)
-		entries, rep, err := a.o.Engine.Versions(r.Context(), name, includeDeleted, view)
+		key := fmt.Sprintf("versions|%s|%q|%t|%s", view.name(), name, includeDeleted, a.o.Engine.Revision())
+		ans, err := a.answer(r.Context(), key, func(ctx context.Context) (*answer, error) {
+			entries, rep, err := a.o.Engine.Versions(ctx, name, includeDeleted, view)
+			if err != nil {
+				return nil, withReport(err, rep)
+			}
+			return newAnswer("application/json", encodeList(entries, ""), rep), nil
+		})
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		a.resp.write(w, r, route, "application/json", encodeList(entries, ""), rep)
+		a.resp.write(w, r, route, ans)
 	case len(tail) == 1:
 		route := label + "/servers/{serverName}/versions/{version}"
 		metrics.SetRoute(r, route)
@@ -204,12 +266,19 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 			writeError(w, err)
 			return
 		}
-		e, rep, err := a.o.Engine.Version(r.Context(), name, version, includeDeleted, view)
+		key := fmt.Sprintf("version|%s|%q|%q|%t|%s", view.name(), name, version, includeDeleted, a.o.Engine.Revision())
+		ans, err := a.answer(r.Context(), key, func(ctx context.Context) (*answer, error) {
+			e, rep, err := a.o.Engine.Version(ctx, name, version, includeDeleted, view)
+			if err != nil {
+				return nil, withReport(err, rep)
+			}
+			return newAnswer("application/json", e.Encoded, rep), nil
+		})
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
-		a.resp.write(w, r, route, "application/json", e.Encoded, rep)
+		a.resp.write(w, r, route, ans)
 	default:
 		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path)
 	}
@@ -223,17 +292,37 @@ func unescape(s string) (string, error) {
 	return out, nil
 }
 
-// fail logs server-side failures and answers with the mapped problem.
+// reportedError carries the completeness report of a failed answer.
+type reportedError struct {
+	error
+	rep Report
+}
+
+func (e reportedError) Unwrap() error { return e.error }
+
+func withReport(err error, rep Report) error { return reportedError{err, rep} }
+
+// fail logs server-side failures and answers with the mapped problem. A
+// 404 reached while some source was down says so: the name may be there.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if statusOf(err) >= 500 {
 		a.o.Logger.Error("request failed", "route", metrics.Route(r), "error", err)
+	}
+	var re reportedError
+	if errors.As(err, &re) && !re.rep.Complete() {
+		rep := re.rep
+		w.Header().Set(HeaderComplete, "false")
+		w.Header().Set(HeaderFailedSources, rep.FailedHeader())
+		if a.resp.partial != nil {
+			a.resp.partial(metrics.Route(r))
+		}
 	}
 	writeError(w, err)
 }
 
 func (a *API) writeStatic(w http.ResponseWriter, r *http.Request, v any) {
 	body, _ := json.Marshal(v) // maps of strings and bools: cannot fail
-	a.resp.write(w, r, metrics.Route(r), "application/json", body, Report{})
+	a.resp.write(w, r, metrics.Route(r), newAnswer("application/json", body, Report{}))
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
@@ -264,7 +353,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
-	a.resp.write(w, r, "/openapi.yaml", "application/yaml", a.openapi, Report{})
+	a.resp.write(w, r, "/openapi.yaml", a.openapi)
 }
 
 // cors allows any origin to read the API and answers preflight requests.
@@ -272,7 +361,7 @@ func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", X-Request-Id")
+		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", "+HeaderStaleSources+", X-Request-Id")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")

@@ -37,11 +37,23 @@ type cursor struct {
 
 type liveCursor struct {
 	Source   string `json:"s"`
-	Upstream string `json:"c"`
-	Used     int    `json:"u"`
+	Upstream string `json:"c,omitempty"`
+	Used     int    `json:"u,omitempty"`
+	// Done marks a source whose listing is exhausted.
+	Done bool `json:"d,omitempty"`
 }
 
 func (c cursor) key() upstream.Key { return upstream.Key{Name: c.Name, Version: c.Version} }
+
+// liveFor returns the position recorded for a live source.
+func (c cursor) liveFor(source string) (liveCursor, bool) {
+	for _, l := range c.Live {
+		if l.Source == source {
+			return l, true
+		}
+	}
+	return liveCursor{}, false
+}
 
 func encodeCursor(c cursor) string {
 	c.V = cursorVersion
@@ -74,11 +86,16 @@ func decodeCursor(s, fingerprint string) (cursor, error) {
 		return c, badRequest("cursor belongs to a different query: keep search, version, updated_since and include_deleted unchanged while paging")
 	}
 	for _, l := range c.Live {
-		if l.Source == "" || l.Used < 0 {
+		if l.Source == "" || l.Used < 0 || l.Used > MaxLimit {
 			return c, badRequest("cursor is incomplete")
 		}
 	}
 	return c, nil
+}
+
+// key identifies a list request for the response cache.
+func (q Query) key() string {
+	return q.fingerprint("") + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor
 }
 
 // fingerprint identifies the filters a cursor is valid for.

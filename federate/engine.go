@@ -3,6 +3,7 @@ package federate
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -19,11 +20,30 @@ type SnapshotSource interface {
 	Snapshot() *upstream.Snapshot
 }
 
-// Member is a source as the engine sees it: the source and how it takes part.
+// LiveSource is what the engine needs from a registry it queries on demand:
+// one read at a time (already decorated with cache, breaker, rate limit).
+type LiveSource interface {
+	Name() string
+	Fetch(ctx context.Context, r upstream.Request) (*upstream.Response, error)
+	// PageSize is the list page size to ask of the upstream.
+	PageSize() int
+}
+
+// Member is a source as the engine sees it: a snapshot source or a live
+// source, and how it takes part.
 type Member struct {
 	Source SnapshotSource
+	Live   LiveSource
 	// Required sources fail the request (502) instead of being skipped.
 	Required bool
+}
+
+// Name is the member's source name.
+func (m Member) Name() string {
+	if m.Live != nil {
+		return m.Live.Name()
+	}
+	return m.Source.Name()
 }
 
 // View is a named selection of the merged catalogue, served under
@@ -38,17 +58,25 @@ type View struct {
 type Engine struct {
 	members      []Member
 	reservations *filter.Reservations
-	// observeMerge records how long a merge took (metrics); may be nil.
 	observeMerge func(time.Duration)
+	outOfOrder   func(source string, n int)
+	timeout      time.Duration
 	clock        func() time.Time
+	logger       *slog.Logger
 }
 
 // EngineOptions configure an engine.
 type EngineOptions struct {
 	Members      []Member
 	Reservations *filter.Reservations
+	// ObserveMerge records how long a merge took (metrics); may be nil.
 	ObserveMerge func(time.Duration)
-	Clock        func() time.Time
+	// OutOfOrder is told of entries a live source sent out of order; may be nil.
+	OutOfOrder func(source string, n int)
+	// RequestTimeout bounds the whole fan-out of one request (default 10s).
+	RequestTimeout time.Duration
+	Clock          func() time.Time
+	Logger         *slog.Logger
 }
 
 // NewEngine builds an engine over members in priority order.
@@ -56,16 +84,40 @@ func NewEngine(o EngineOptions) *Engine {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	return &Engine{members: o.Members, reservations: o.Reservations, observeMerge: o.ObserveMerge, clock: o.Clock}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		members: o.Members, reservations: o.Reservations, observeMerge: o.ObserveMerge,
+		outOfOrder: o.OutOfOrder, timeout: o.RequestTimeout, clock: o.Clock, logger: o.Logger,
+	}
 }
 
-// Report says which sources could not take part in an answer.
+// Report says which sources could not take part in an answer, and which
+// answered from stale cache.
 type Report struct {
 	Failed []string
+	Stale  []string
 }
 
 // Complete reports whether every source took part.
 func (r Report) Complete() bool { return len(r.Failed) == 0 }
+
+// FailedHeader formats the failed sources for the response header.
+func (r Report) FailedHeader() string { return joinSorted(r.Failed) }
+
+// StaleHeader formats the stale sources for the response header.
+func (r Report) StaleHeader() string { return joinSorted(r.Stale) }
+
+func joinSorted(names []string) string {
+	return strings.Join(slices.Compact(slices.Sorted(slices.Values(names))), ",")
+}
+
+func (r *Report) fail(name string)  { r.Failed = append(r.Failed, name) }
+func (r *Report) stale(name string) { r.Stale = append(r.Stale, name) }
 
 // Page is one page of a list answer.
 type Page struct {
@@ -74,41 +126,53 @@ type Page struct {
 	Report
 }
 
-// bound is a member with the snapshot it answers from for one request, so a
-// request sees each source at one revision even if it reloads meanwhile.
+// bound is a member for one request: a snapshot source with the snapshot it
+// answers from (so a request sees each source at one revision even if it
+// reloads meanwhile), or a live source.
 type bound struct {
-	name string
-	snap *upstream.Snapshot
+	name     string
+	snap     *upstream.Snapshot
+	live     LiveSource
+	required bool
 }
 
-// bind takes each member's snapshot once. A member without one has failed:
-// a required one fails the request, others are reported.
+// bind takes each snapshot member's snapshot once. A snapshot member
+// without one has failed: a required one fails the request, others are
+// reported. Live members are bound as they are: they fail (or not) when asked.
 func (e *Engine) bind() ([]bound, Report, error) {
 	var rep Report
 	out := make([]bound, 0, len(e.members))
 	for _, m := range e.members {
-		snap := m.Source.Snapshot()
-		if snap == nil {
-			if m.Required {
-				return nil, rep, fmt.Errorf("%w: source %q has no data to serve", ErrRequiredSourceFailed, m.Source.Name())
+		b := bound{name: m.Name(), live: m.Live, required: m.Required}
+		if m.Live == nil {
+			b.snap = m.Source.Snapshot()
+			if b.snap == nil {
+				if m.Required {
+					return nil, rep, fmt.Errorf("%w: source %q has no data to serve", ErrRequiredSourceFailed, b.name)
+				}
+				rep.fail(b.name)
+				continue
 			}
-			rep.Failed = append(rep.Failed, m.Source.Name())
-			continue
 		}
-		out = append(out, bound{name: m.Source.Name(), snap: snap})
+		out = append(out, b)
 	}
 	return out, rep, nil
 }
 
-// owner returns the highest-priority source that holds name and may serve
-// it (reservations), or "".
-func (e *Engine) owner(srcs []bound, name string) (bound, bool) {
-	for _, b := range srcs {
-		if b.snap.Has(name) && e.reservations.Admits(b.name, name) {
-			return b, true
+// Revision identifies the data of the snapshot members: it changes when any
+// of them reloads. Live members do not take part (response caches expire
+// their answers by time).
+func (e *Engine) Revision() string {
+	var b strings.Builder
+	for _, m := range e.members {
+		if m.Live == nil {
+			if s := m.Source.Snapshot(); s != nil {
+				b.WriteString(s.Revision)
+			}
+			b.WriteByte(',')
 		}
 	}
-	return bound{}, false
+	return b.String()
 }
 
 // List answers the list endpoint for a view.
@@ -132,75 +196,38 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := newMerge(e, srcs, q, view, after)
-	entries, err := m.take(ctx, q.Limit+1)
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	m := newMerge(e, srcs, q, view, after, &rep)
+	entries, next, err := m.page(ctx, q.Limit)
 	if err != nil {
 		return nil, err
 	}
 	page := &Page{Entries: entries, Report: rep}
-	if len(entries) > q.Limit {
-		page.Entries = entries[:q.Limit]
-		last := page.Entries[q.Limit-1]
-		page.NextCursor = encodeCursor(cursor{Q: fp, Name: last.Name, Version: last.Version, Owner: last.Source})
+	if next != nil {
+		next.Q = fp
+		page.NextCursor = encodeCursor(*next)
 	}
 	return page, nil
 }
 
-// Versions returns every version of name held by its owner, newest
-// publication first.
-func (e *Engine) Versions(_ context.Context, name string, includeDeleted bool, view *View) ([]*upstream.Entry, Report, error) {
-	srcs, rep, err := e.bind()
-	if err != nil {
-		return nil, rep, err
-	}
-	own, ok := e.owner(srcs, name)
-	if !ok {
-		return nil, rep, fmt.Errorf("%w: server %q", ErrNotFound, name)
-	}
-	var out []*upstream.Entry
-	for _, en := range own.snap.Versions(name) {
-		if visible(en, includeDeleted) && view.admits(en) {
-			out = append(out, en)
-		}
-	}
-	if len(out) == 0 {
-		return nil, rep, fmt.Errorf("%w: server %q", ErrNotFound, name)
-	}
-	return out, rep, nil
-}
-
-// Version returns one version of name (or its latest) from the name's owner.
-func (e *Engine) Version(_ context.Context, name, version string, includeDeleted bool, view *View) (*upstream.Entry, Report, error) {
-	srcs, rep, err := e.bind()
-	if err != nil {
-		return nil, rep, err
-	}
-	own, ok := e.owner(srcs, name)
-	if !ok {
-		return nil, rep, fmt.Errorf("%w: server %q", ErrNotFound, name)
-	}
-	var en *upstream.Entry
-	if version == LatestVersion {
-		en = own.snap.Latest(name)
-	} else {
-		en = own.snap.Get(name, version)
-	}
-	if en == nil || !visible(en, includeDeleted) || !view.admits(en) {
-		return nil, rep, fmt.Errorf("%w: server %q version %q", ErrNotFound, name, version)
-	}
-	return en, rep, nil
-}
-
 // Ready reports whether every required source has data to serve and every
 // other source has made its first attempt; it names those that have not.
+// served tells, for live sources, whether the upstream has answered yet.
 func (e *Engine) Ready(attempted func(name string) bool) (bool, []string) {
 	var waiting []string
 	for _, m := range e.members {
+		if m.Live != nil {
+			if s, ok := m.Live.(interface{ Served() bool }); ok && m.Required && !s.Served() {
+				waiting = append(waiting, m.Name())
+			}
+			continue
+		}
 		if m.Source.Snapshot() != nil {
 			continue
 		}
-		if m.Required || !attempted(m.Source.Name()) {
-			waiting = append(waiting, m.Source.Name())
+		if m.Required || !attempted(m.Name()) {
+			waiting = append(waiting, m.Name())
 		}
 	}
 	return len(waiting) == 0, waiting
@@ -239,12 +266,7 @@ func (q Query) matches(e *upstream.Entry) bool {
 func (e *Engine) SourceNames() []string {
 	names := make([]string, len(e.members))
 	for i, m := range e.members {
-		names[i] = m.Source.Name()
+		names[i] = m.Name()
 	}
 	return names
-}
-
-// FailedHeader formats the failed sources for the response header.
-func (r Report) FailedHeader() string {
-	return strings.Join(slices.Sorted(slices.Values(r.Failed)), ",")
 }

@@ -3,12 +3,14 @@ package federate
 import (
 	"context"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
 // stream is one source's entries in (name, version) order, starting after
-// the cursor's key. Snapshot streams never fail; live streams (pages read
-// from an upstream registry) can, which is why peek takes a context.
+// the cursor's position. Snapshot streams never fail; live streams read
+// pages from an upstream registry and can, which is why peek takes a context.
 type stream interface {
 	source() string
 	// peek returns the current entry, or nil at the end.
@@ -60,49 +62,157 @@ type merge struct {
 	srcs    []bound
 	q       Query
 	view    *View
+	after   cursor
 	streams []stream
+	// live holds the live streams by source name (nil entries for none).
+	live map[string]*liveStream
+	// failed marks streams taken out of this request.
+	failed map[string]bool
+	rep    *Report
 	// owners caches each name's owner for this request; the cursor's owner
 	// of its last name is kept so that a name never changes hands mid-walk.
 	owners map[string]string
 }
 
-func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor) *merge {
-	m := &merge{engine: e, srcs: srcs, q: q, view: view, owners: map[string]string{}}
+func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *Report) *merge {
+	m := &merge{engine: e, srcs: srcs, q: q, view: view, after: after, rep: rep,
+		owners: map[string]string{}, live: map[string]*liveStream{}, failed: map[string]bool{}}
 	if after.Name != "" {
 		m.owners[after.Name] = after.Owner
 	}
 	for _, b := range srcs {
+		if b.live != nil {
+			ls := newLiveStream(e, b, q, after)
+			m.live[b.name] = ls
+			m.streams = append(m.streams, ls)
+			continue
+		}
 		m.streams = append(m.streams, newSnapshotStream(b, q.Version == LatestVersion, after.key()))
 	}
 	return m
 }
 
-// take returns up to n merged entries.
-func (m *merge) take(ctx context.Context, n int) ([]*upstream.Entry, error) {
-	out := make([]*upstream.Entry, 0, min(n, 128))
-	for len(out) < n {
+// page returns up to limit merged entries, and the cursor of the next page
+// when there is one (never for an empty trailing page).
+func (m *merge) page(ctx context.Context, limit int) ([]*upstream.Entry, *cursor, error) {
+	if err := m.prefetch(ctx); err != nil {
+		return nil, nil, err
+	}
+	out := make([]*upstream.Entry, 0, min(limit, 128))
+	for len(out) < limit {
+		e, err := m.next(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if e == nil {
+			return out, nil, m.finish()
+		}
+		out = append(out, e)
+	}
+	// The position after the last entry served, taken before looking ahead.
+	last := out[len(out)-1]
+	next := &cursor{Name: last.Name, Version: last.Version, Owner: last.Source, Live: m.liveState()}
+	more, err := m.next(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if more == nil {
+		next = nil
+	}
+	return out, next, m.finish()
+}
+
+// prefetch asks every live source for its first page at once, so a cold
+// request costs the slowest upstream, not their sum. A required source that
+// fails aborts the request and cancels the others; any other failure only
+// takes that source out.
+func (m *merge) prefetch(ctx context.Context) error {
+	if len(m.live) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ls := range m.live {
+		g.Go(func() error {
+			if _, err := ls.peek(gctx); err != nil && ls.required {
+				return requiredFailed(ls.name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// next returns the next admitted entry, or nil when every stream is done.
+func (m *merge) next(ctx context.Context) (*upstream.Entry, error) {
+	for {
 		var (
 			best  stream
 			bestE *upstream.Entry
 		)
 		for _, s := range m.streams { // k is small (a handful of sources): a scan beats a heap
+			if m.failed[s.source()] {
+				continue
+			}
 			e, err := s.peek(ctx)
 			if err != nil {
-				return nil, err
+				if err := m.fail(s, err); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			if e != nil && (bestE == nil || e.Key().Less(bestE.Key())) {
 				best, bestE = s, e
 			}
 		}
 		if best == nil {
-			break
+			return nil, nil
 		}
 		best.advance()
 		if m.admit(best.source(), bestE) {
-			out = append(out, bestE)
+			return bestE, nil
 		}
 	}
-	return out, nil
+}
+
+// fail takes a stream out of the request: an error for a required source.
+func (m *merge) fail(s stream, err error) error {
+	if ls, ok := s.(*liveStream); ok && ls.required {
+		return requiredFailed(ls.name, err)
+	}
+	m.failed[s.source()] = true
+	m.rep.fail(s.source())
+	m.engine.logger.Warn("source skipped in answer", "source", s.source(), "error", err)
+	return nil
+}
+
+// finish reports the live sources that answered from stale cache.
+func (m *merge) finish() error {
+	for name, ls := range m.live {
+		if ls.stale && !m.failed[name] {
+			m.rep.stale(name)
+		}
+	}
+	return nil
+}
+
+// liveState records where each live source stands for the next page. A
+// source that failed keeps the position it came with.
+func (m *merge) liveState() []liveCursor {
+	var out []liveCursor
+	for _, b := range m.srcs {
+		ls, ok := m.live[b.name]
+		if !ok {
+			continue
+		}
+		if m.failed[b.name] {
+			if prev, ok := m.after.liveFor(b.name); ok {
+				out = append(out, prev)
+			}
+			continue
+		}
+		out = append(out, ls.position())
+	}
+	return out
 }
 
 func (m *merge) admit(src string, e *upstream.Entry) bool {
@@ -112,11 +222,23 @@ func (m *merge) admit(src string, e *upstream.Entry) bool {
 	return m.ownerOf(e.Name) == src
 }
 
+// ownerOf is the highest-priority source holding name. A live source holds
+// a name when its stream yields it in this request: the merge has read every
+// stream up to name before asking, so that is known by now.
 func (m *merge) ownerOf(name string) string {
 	if o, ok := m.owners[name]; ok {
 		return o
 	}
-	own, _ := m.engine.owner(m.srcs, name)
-	m.owners[name] = own.name
-	return own.name
+	owner := ""
+	for _, b := range m.srcs {
+		if m.failed[b.name] || !m.engine.reservations.Admits(b.name, name) {
+			continue
+		}
+		if b.live != nil && m.live[b.name].holds(name) || b.snap != nil && b.snap.Has(name) {
+			owner = b.name
+			break
+		}
+	}
+	m.owners[name] = owner
+	return owner
 }

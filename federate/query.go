@@ -49,8 +49,23 @@ type Query struct {
 // listParams are the parameters the list endpoint understands; others are ignored.
 var listParams = []string{"cursor", "limit", "search", "updated_since", "version", "include_deleted"}
 
+// requestError is an error about the request itself; its message is the
+// problem's detail as the client should read it, its kind the sentinel
+// that decides the status.
+type requestError struct {
+	kind error
+	msg  string
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.kind }
+
 func badRequest(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	return &requestError{ErrBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &requestError{ErrNotFound, fmt.Sprintf(format, args...)}
 }
 
 // ParseListQuery validates the list endpoint's parameters. Unknown

@@ -20,6 +20,9 @@ import (
 const (
 	HeaderComplete      = "X-Federation-Complete"
 	HeaderFailedSources = "X-Federation-Failed-Sources"
+	// HeaderStaleSources names sources answered from cache past its
+	// freshness because the upstream was down: complete, but not current.
+	HeaderStaleSources = "X-Federation-Stale-Sources"
 )
 
 // minGzipBytes: below this, gzip costs more than it saves.
@@ -94,44 +97,82 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	_, _ = w.Write(body)
 }
 
-// responder writes successful answers with validators, caching headers,
-// the completeness report and gzip.
+// answer is a successful response ready to send: the body, its ETag, the
+// completeness report and (made once, on first demand) its gzip form. The
+// response cache keeps answers, so a hit costs a header write and a copy.
+type answer struct {
+	contentType string
+	body        []byte
+	etag        string
+	rep         Report
+	gzipOnce    sync.Once
+	gz          []byte
+}
+
+func newAnswer(contentType string, body []byte, rep Report) *answer {
+	return &answer{contentType: contentType, body: body, etag: cache.ETag(body), rep: rep}
+}
+
+// cacheable reports whether the answer may be kept: complete and current.
+func (a *answer) cacheable() bool { return a.rep.Complete() && len(a.rep.Stale) == 0 }
+
+func (a *answer) gzipped() []byte {
+	a.gzipOnce.Do(func() { a.gz = gzipBytes(a.body) })
+	return a.gz
+}
+
+// size is what the answer costs the response cache.
+func (a *answer) size() int64 { return int64(len(a.body)+len(a.gz)) + 256 }
+
+// responder writes answers with validators, caching headers, the
+// completeness report and gzip.
 type responder struct {
-	maxAge time.Duration
+	maxAge string // Cache-Control of complete, current answers
 	// partial is told about every partial answer (metrics); may be nil.
 	partial func(route string)
 }
 
-// write sends body as contentType. A complete answer gets an ETag, honours
-// If-None-Match and may be cached for maxAge; a partial one is no-store.
-func (rs responder) write(w http.ResponseWriter, r *http.Request, route, contentType string, body []byte, rep Report) {
+func newResponder(maxAge time.Duration, partial func(string)) responder {
+	return responder{maxAge: "public, max-age=" + strconv.Itoa(int(maxAge.Seconds())), partial: partial}
+}
+
+// write sends an answer. A complete one honours If-None-Match and may be
+// cached for maxAge; a partial or stale one is no-store.
+func (rs responder) write(w http.ResponseWriter, r *http.Request, route string, a *answer) {
 	h := w.Header()
-	h.Set("Content-Type", contentType)
+	h.Set("Content-Type", a.contentType)
 	h.Set("Vary", "Accept-Encoding")
-	if rep.Complete() {
-		h.Set(HeaderComplete, "true")
-		h.Set("Cache-Control", "public, max-age="+strconv.Itoa(int(rs.maxAge.Seconds())))
-	} else {
+	switch {
+	case !a.rep.Complete():
 		h.Set(HeaderComplete, "false")
-		h.Set(HeaderFailedSources, rep.FailedHeader())
+		h.Set(HeaderFailedSources, a.rep.FailedHeader())
 		h.Set("Cache-Control", "no-store")
 		if rs.partial != nil {
 			rs.partial(route)
 		}
+	case len(a.rep.Stale) > 0:
+		h.Set(HeaderComplete, "true")
+		h.Set("Cache-Control", "no-store")
+	default:
+		h.Set(HeaderComplete, "true")
+		h.Set("Cache-Control", rs.maxAge)
 	}
-	etag := cache.ETag(body)
-	gz := acceptsGzip(r.Header.Get("Accept-Encoding")) && len(body) >= minGzipBytes
+	if len(a.rep.Stale) > 0 {
+		h.Set(HeaderStaleSources, a.rep.StaleHeader())
+	}
+	body := a.body
+	gz := len(body) >= minGzipBytes && acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if gz {
-		h.Set("ETag", cache.EncodedETag(etag, "gzip"))
+		h.Set("ETag", cache.EncodedETag(a.etag, "gzip"))
 	} else {
-		h.Set("ETag", etag)
+		h.Set("ETag", a.etag)
 	}
-	if cache.NoneMatch(r.Header.Get("If-None-Match"), etag) {
+	if inm := r.Header.Get("If-None-Match"); inm != "" && cache.NoneMatch(inm, a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	if gz {
-		body = gzipBytes(body)
+		body = a.gzipped()
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

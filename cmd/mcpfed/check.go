@@ -25,6 +25,7 @@ func check(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 		fmt.Fprintf(stdout, "mcpfed: %v\n", err)
 		return exitFailure
 	}
+	defer g.close()
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	statuses := g.loadAll(ctx)
@@ -57,6 +58,7 @@ func snapshot(ctx context.Context, cfg Config, logger *slog.Logger, out string, 
 		fmt.Fprintf(os.Stderr, "mcpfed: %v\n", err)
 		return exitFailure
 	}
+	defer g.close()
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	for _, st := range g.loadAll(ctx) {

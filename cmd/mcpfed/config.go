@@ -28,6 +28,10 @@ type Config struct {
 	LogLevel        string        `yaml:"logLevel" env:"LOG_LEVEL"`
 	CacheMaxAge     time.Duration `yaml:"cacheMaxAge" env:"CACHE_MAX_AGE"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout" env:"SHUTDOWN_TIMEOUT"`
+	// RequestTimeout bounds the fan-out of one request to live sources.
+	RequestTimeout time.Duration `yaml:"requestTimeout" env:"REQUEST_TIMEOUT"`
+	// ResponseCache keeps encoded answers for identical requests.
+	ResponseCache ResponseCacheConfig `yaml:"responseCache" envPrefix:"RESPONSE_CACHE_"`
 	// Sources in priority order (first wins). Empty: the built-in catalogue.
 	Sources []SourceConfig `yaml:"sources"`
 	// Views are named filtered views served under /registry/{name}/v0.1.
@@ -47,17 +51,54 @@ type SourceConfig struct {
 	MaxBytes int64       `yaml:"maxBytes"`
 	Filter   filter.Spec `yaml:"filter"`
 
-	// git and api sources (later releases) — accepted by the parser so that
-	// one configuration file serves every version, rejected by validation.
-	Repository   string            `yaml:"repository"`
-	Branch       string            `yaml:"branch"`
-	Tag          string            `yaml:"tag"`
-	Commit       string            `yaml:"commit"`
-	Mode         string            `yaml:"mode"`
+	// api sources.
+	Mode         string            `yaml:"mode"` // live (mirror: a later release)
+	APIVersion   string            `yaml:"apiVersion"`
+	Timeout      time.Duration     `yaml:"timeout"`
+	PageSize     int               `yaml:"pageSize"`
 	TokenFile    string            `yaml:"tokenFile"`
 	UsernameFile string            `yaml:"usernameFile"`
 	PasswordFile string            `yaml:"passwordFile"`
 	Headers      map[string]string `yaml:"headers"`
+	RateLimit    RateLimitConfig   `yaml:"rateLimit"`
+	Breaker      BreakerConfig     `yaml:"breaker"`
+	Cache        PageCacheConfig   `yaml:"cache"`
+
+	// git sources (a later release) — accepted by the parser so that one
+	// configuration file serves every version, rejected by validation.
+	Repository string `yaml:"repository"`
+	Branch     string `yaml:"branch"`
+	Tag        string `yaml:"tag"`
+	Commit     string `yaml:"commit"`
+}
+
+// ResponseCacheConfig bounds the response cache.
+type ResponseCacheConfig struct {
+	MaxEntries int           `yaml:"maxEntries" env:"MAX_ENTRIES"`
+	MaxBytes   int64         `yaml:"maxBytes" env:"MAX_BYTES"`
+	TTL        time.Duration `yaml:"ttl" env:"TTL"`
+}
+
+// RateLimitConfig is a source's outbound budget.
+type RateLimitConfig struct {
+	PerMinute float64 `yaml:"perMinute"`
+	Burst     int     `yaml:"burst"`
+	Retries   *int    `yaml:"retries"`
+}
+
+// BreakerConfig tunes a source's circuit breaker.
+type BreakerConfig struct {
+	Failures         uint32        `yaml:"failures"`
+	OpenFor          time.Duration `yaml:"openFor"`
+	HalfOpenRequests uint32        `yaml:"halfOpenRequests"`
+}
+
+// PageCacheConfig bounds and times a live source's page cache.
+type PageCacheConfig struct {
+	MaxEntries int           `yaml:"maxEntries"`
+	MaxBytes   int64         `yaml:"maxBytes"`
+	Fresh      time.Duration `yaml:"fresh"`
+	Stale      time.Duration `yaml:"stale"`
 }
 
 // ViewConfig is a named view: a filter over the merged catalogue.
@@ -80,6 +121,20 @@ const (
 	defaultFileInterval    = 30 * time.Second
 	defaultURLInterval     = 5 * time.Minute
 	defaultMaxBytes        = 256 << 20
+	defaultRequestTimeout  = 10 * time.Second
+	// api sources
+	defaultAPIMaxBytes   = 16 << 20
+	defaultAPITimeout    = 15 * time.Second
+	defaultPageSize      = 100
+	defaultRetries       = 1
+	defaultPageFresh     = time.Minute
+	defaultPageStale     = time.Hour
+	defaultPageEntries   = 2000
+	defaultPageCacheSize = 128 << 20
+	// the response cache
+	defaultResponseEntries = 10000
+	defaultResponseBytes   = 256 << 20
+	defaultResponseTTL     = 5 * time.Second
 )
 
 func defaultConfig() Config {
@@ -90,6 +145,10 @@ func defaultConfig() Config {
 		LogLevel:        "info",
 		CacheMaxAge:     defaultCacheMaxAge,
 		ShutdownTimeout: defaultShutdownTimeout,
+		RequestTimeout:  defaultRequestTimeout,
+		ResponseCache: ResponseCacheConfig{
+			MaxEntries: defaultResponseEntries, MaxBytes: defaultResponseBytes, TTL: defaultResponseTTL,
+		},
 	}
 }
 
@@ -183,6 +242,10 @@ func decodeStrict(data []byte, out any) error {
 func (c *Config) applySourceDefaults() {
 	for i := range c.Sources {
 		s := &c.Sources[i]
+		if s.Kind == "api" {
+			s.applyAPIDefaults()
+			continue
+		}
 		if s.MaxBytes == 0 {
 			s.MaxBytes = defaultMaxBytes
 		}
@@ -192,6 +255,29 @@ func (c *Config) applySourceDefaults() {
 				s.Interval = defaultURLInterval
 			}
 		}
+	}
+}
+
+func (s *SourceConfig) applyAPIDefaults() {
+	setDefault(&s.Mode, "live")
+	setDefault(&s.APIVersion, "v0.1")
+	setDefault(&s.Timeout, defaultAPITimeout)
+	setDefault(&s.MaxBytes, defaultAPIMaxBytes)
+	setDefault(&s.PageSize, defaultPageSize)
+	if s.RateLimit.Retries == nil {
+		r := defaultRetries
+		s.RateLimit.Retries = &r
+	}
+	setDefault(&s.Cache.Fresh, defaultPageFresh)
+	setDefault(&s.Cache.Stale, defaultPageStale)
+	setDefault(&s.Cache.MaxEntries, defaultPageEntries)
+	setDefault(&s.Cache.MaxBytes, defaultPageCacheSize)
+}
+
+func setDefault[T comparable](field *T, def T) {
+	var zero T
+	if *field == zero {
+		*field = def
 	}
 }
 
@@ -223,6 +309,12 @@ func (c Config) validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("shutdownTimeout: must be positive")
+	}
+	if c.RequestTimeout <= 0 {
+		add("requestTimeout: must be positive")
+	}
+	if c.ResponseCache.MaxEntries < 0 || c.ResponseCache.MaxBytes < 0 || c.ResponseCache.TTL < 0 {
+		add("responseCache: maxEntries, maxBytes and ttl must not be negative")
 	}
 	seen := map[string]bool{}
 	reserved := map[string][]string{}
@@ -278,13 +370,16 @@ func (s SourceConfig) validate(where string) []error {
 		for _, f := range []struct{ name, val string }{
 			{"repository", s.Repository}, {"branch", s.Branch}, {"tag", s.Tag}, {"commit", s.Commit}, {"mode", s.Mode},
 			{"tokenFile", s.TokenFile}, {"usernameFile", s.UsernameFile}, {"passwordFile", s.PasswordFile},
+			{"apiVersion", s.APIVersion},
 		} {
 			if f.val != "" {
 				add("%s does not apply to a file source", f.name)
 			}
 		}
-	case "git", "api":
-		add("kind %q is not supported by this version of mcpfed yet (supported: file)", s.Kind)
+	case "api":
+		errs = append(errs, s.validateAPI(where)...)
+	case "git":
+		add("kind %q is not supported by this version of mcpfed yet (supported: file, api)", s.Kind)
 	case "":
 		add("kind is missing (file, git or api)")
 	default:
@@ -295,6 +390,57 @@ func (s SourceConfig) validate(where string) []error {
 	}
 	if s.MaxBytes < 0 {
 		add("maxBytes must not be negative")
+	}
+	return errs
+}
+
+func (s SourceConfig) validateAPI(where string) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(where+": "+format, args...)) }
+	switch {
+	case s.URL == "":
+		add("an api source needs url (the registry's base URL)")
+	case !strings.HasPrefix(s.URL, "http://") && !strings.HasPrefix(s.URL, "https://"):
+		add("url %q must be http:// or https://", s.URL)
+	}
+	if s.Path != "" {
+		add("path does not apply to an api source (use url)")
+	}
+	switch s.Mode {
+	case "live":
+	case "mirror":
+		add("mode mirror is not supported by this version of mcpfed yet (supported: live)")
+	default:
+		add("mode %q is not live or mirror", s.Mode)
+	}
+	if s.APIVersion != "v0.1" && s.APIVersion != "v0" {
+		add("apiVersion %q is not v0.1 or v0", s.APIVersion)
+	}
+	if (s.UsernameFile == "") != (s.PasswordFile == "") {
+		add("usernameFile and passwordFile go together")
+	}
+	if s.TokenFile != "" && s.UsernameFile != "" {
+		add("give tokenFile or usernameFile/passwordFile, not both")
+	}
+	if s.PageSize < 1 || s.PageSize > 100 {
+		add("pageSize must be from 1 to 100")
+	}
+	if s.RateLimit.PerMinute < 0 || s.RateLimit.Burst < 0 || (s.RateLimit.Retries != nil && *s.RateLimit.Retries < 0) {
+		add("rateLimit: perMinute, burst and retries must not be negative")
+	}
+	if s.Breaker.OpenFor < 0 {
+		add("breaker.openFor must not be negative")
+	}
+	if s.Cache.Fresh < 0 || s.Cache.Stale < 0 || s.Cache.MaxEntries < 0 || s.Cache.MaxBytes < 0 {
+		add("cache: fresh, stale, maxEntries and maxBytes must not be negative")
+	}
+	if s.Timeout < 0 {
+		add("timeout must not be negative")
+	}
+	for _, f := range []struct{ name, val string }{{"repository", s.Repository}, {"branch", s.Branch}, {"tag", s.Tag}, {"commit", s.Commit}} {
+		if f.val != "" {
+			add("%s does not apply to an api source", f.name)
+		}
 	}
 	return errs
 }

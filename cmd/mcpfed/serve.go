@@ -35,6 +35,7 @@ func (g *gateway) serveOn(ctx context.Context, ln net.Listener, logger *slog.Log
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSources()
 	loops := g.run(srcCtx)
+	defer g.close()
 	defer loops.Wait()
 
 	srv := &http.Server{

@@ -8,16 +8,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/mcpfed/mcpfed"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/metrics"
 	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
-// source is what the process runs for each configured source.
+// source is what the process runs for each configured source: a loop that
+// keeps it current, a one-off load (check), and its status.
 type source interface {
-	federate.SnapshotSource
+	Name() string
 	Load(ctx context.Context) error
 	Run(ctx context.Context)
 	Status() upstream.SourceStatus
@@ -27,7 +31,9 @@ type source interface {
 type gateway struct {
 	cfg     Config
 	sources []source
+	lives   []*remote.Live
 	engine  *federate.Engine
+	api     *federate.API
 	metrics *metrics.Metrics
 	handler http.Handler
 }
@@ -39,12 +45,12 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 	reserved := map[string][]string{}
 	var order []string
 	for _, sc := range cfg.Sources {
-		src, err := newSource(sc, logger, clock, g.metrics)
+		m, src, err := g.newSource(sc, logger, clock)
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
 		}
 		g.sources = append(g.sources, src)
-		members = append(members, federate.Member{Source: src, Required: sc.Required})
+		members = append(members, m)
 		reserved[sc.Name] = sc.Namespaces
 		order = append(order, sc.Name)
 	}
@@ -53,7 +59,8 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 		return nil, err
 	}
 	g.engine = federate.NewEngine(federate.EngineOptions{
-		Members: members, Reservations: res, ObserveMerge: g.metrics.ObserveMerge, Clock: clock,
+		Members: members, Reservations: res, ObserveMerge: g.metrics.ObserveMerge,
+		OutOfOrder: g.metrics.OutOfOrder, RequestTimeout: cfg.RequestTimeout, Clock: clock, Logger: logger,
 	})
 	views := map[string]*federate.View{}
 	for _, vc := range cfg.Views {
@@ -64,30 +71,34 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 		views[vc.Name] = &federate.View{Name: vc.Name, Filter: f}
 	}
 	ver, commit, built := buildInfo()
-	api, err := federate.NewAPI(federate.APIOptions{
+	g.api, err = federate.NewAPI(federate.APIOptions{
 		Engine:    g.engine,
 		Views:     views,
 		MaxAge:    cfg.CacheMaxAge,
 		Build:     federate.BuildInfo{Version: ver, GitCommit: commit, BuildTime: built},
 		Attempted: g.attempted,
 		Metrics:   g.metrics,
-		Logger:    logger,
+		ResponseCache: federate.ResponseCacheOptions{
+			MaxEntries: cfg.ResponseCache.MaxEntries, MaxBytes: cfg.ResponseCache.MaxBytes, TTL: cfg.ResponseCache.TTL,
+		},
+		Clock:  clock,
+		Logger: logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	g.handler = g.metrics.Middleware(api.Handler())
+	g.handler = g.metrics.Middleware(g.api.Handler())
 	return g, nil
 }
 
-func newSource(sc SourceConfig, logger *slog.Logger, clock func() time.Time, m *metrics.Metrics) (source, error) {
+func (g *gateway) newSource(sc SourceConfig, logger *slog.Logger, clock func() time.Time) (federate.Member, source, error) {
 	f, err := filter.New(sc.Filter)
 	if err != nil {
-		return nil, err
+		return federate.Member{}, nil, err
 	}
 	switch sc.Kind {
 	case "file":
-		return upstream.NewFileSource(upstream.FileOptions{
+		fs := upstream.NewFileSource(upstream.FileOptions{
 			Name:     sc.Name,
 			Path:     sc.location(),
 			Interval: sc.Interval,
@@ -96,10 +107,61 @@ func newSource(sc SourceConfig, logger *slog.Logger, clock func() time.Time, m *
 			Builtin:  mcpfed.Builtin(),
 			Clock:    clock,
 			Logger:   logger,
-			OnLoad:   m.SourceLoaded,
-		}), nil
+			OnLoad:   g.metrics.SourceLoaded,
+		})
+		return federate.Member{Source: fs, Required: sc.Required}, fs, nil
+	case "api":
+		l, err := g.newLive(sc, f, logger, clock)
+		if err != nil {
+			return federate.Member{}, nil, err
+		}
+		g.lives = append(g.lives, l)
+		lr := &liveRunner{live: l, clock: clock, metrics: g.metrics}
+		return federate.Member{Live: filteredLive{l, f}, Required: sc.Required}, lr, nil
 	}
-	return nil, fmt.Errorf("kind %q is not supported", sc.Kind)
+	return federate.Member{}, nil, fmt.Errorf("kind %q is not supported", sc.Kind)
+}
+
+func (g *gateway) newLive(sc SourceConfig, f *filter.Filter, logger *slog.Logger, clock func() time.Time) (*remote.Live, error) {
+	name := sc.Name
+	g.metrics.SourceStarted(name)
+	return remote.NewLive(remote.LiveOptions{
+		Client: remote.ClientOptions{
+			Source: name, BaseURL: sc.URL, APIVersion: sc.APIVersion,
+			TokenFile: sc.TokenFile, UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile,
+			Headers: sc.Headers, MaxBytes: sc.MaxBytes, Timeout: sc.Timeout, Clock: clock, Logger: logger,
+		},
+		Breaker: remote.BreakerOptions{
+			Failures: sc.Breaker.Failures, OpenFor: sc.Breaker.OpenFor, HalfOpenRequests: sc.Breaker.HalfOpenRequests,
+			OnStateChange: func(source string, to gobreaker.State) {
+				logger.Warn("circuit breaker changed state", "source", source, "state", to.String())
+				g.metrics.BreakerState(source, breakerGauge(to))
+			},
+		},
+		RateLimit: remote.RateLimitOptions{
+			PerMinute: sc.RateLimit.PerMinute, Burst: sc.RateLimit.Burst, Retries: *sc.RateLimit.Retries,
+			OnLimited: func() { g.metrics.RateLimited(name) },
+			OnRetry:   func() { g.metrics.Retried(name) },
+		},
+		PageCache: remote.PageCacheOptions{
+			MaxEntries: sc.Cache.MaxEntries, MaxBytes: sc.Cache.MaxBytes, Fresh: sc.Cache.Fresh, Stale: sc.Cache.Stale,
+			FlightTimeout: sc.Timeout,
+		},
+		PageSize:      sc.PageSize,
+		Clock:         clock,
+		Instrument:    g.metrics.InstrumentFetcher,
+		CacheObserver: g.metrics.Cache(),
+	})
+}
+
+func breakerGauge(s gobreaker.State) int {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
 }
 
 func (g *gateway) attempted(name string) bool {
@@ -133,4 +195,12 @@ func (g *gateway) run(ctx context.Context) *sync.WaitGroup {
 		wg.Go(func() { s.Run(ctx) })
 	}
 	return &wg
+}
+
+// close stops background work once the loops have ended.
+func (g *gateway) close() {
+	g.api.Close()
+	for _, l := range g.lives {
+		l.Close()
+	}
 }

@@ -1,0 +1,117 @@
+package federate
+
+import (
+	"context"
+	"errors"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mcpfed/mcpfed/upstream"
+)
+
+// versionsOf finds the owner of name — the highest-priority source that has
+// it — and returns all of its versions, newest publication first. Live
+// sources ahead of the first snapshot source holding the name are asked at
+// once (fan-out by name); the others cannot own it and are not asked.
+func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry, Report, error) {
+	srcs, rep, err := e.bind()
+	if err != nil {
+		return nil, rep, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+
+	// Candidates in priority order, up to and including the first snapshot
+	// source that holds the name.
+	var cands []bound
+	for _, b := range srcs {
+		if !e.reservations.Admits(b.name, name) {
+			continue
+		}
+		if b.snap != nil {
+			if b.snap.Has(name) {
+				cands = append(cands, b)
+				break
+			}
+			continue
+		}
+		cands = append(cands, b)
+	}
+	answers := make([]*upstream.Response, len(cands))
+	errs := make([]error, len(cands))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, b := range cands {
+		if b.live == nil {
+			continue
+		}
+		g.Go(func() error {
+			// All versions, deleted included: a name whose versions are all
+			// deleted is still held by its source.
+			resp, err := b.live.Fetch(gctx, upstream.Request{Op: upstream.OpVersions, Name: name, IncludeDeleted: true})
+			answers[i], errs[i] = resp, err
+			if err != nil && !errors.Is(err, upstream.ErrNotFound) && b.required {
+				return requiredFailed(b.name, err) // abort: cancels the others
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, rep, err
+	}
+	for i, b := range cands {
+		if b.snap != nil {
+			return b.snap.Versions(name), rep, nil
+		}
+		switch {
+		case errs[i] == nil && len(answers[i].Entries) > 0:
+			if answers[i].Stale {
+				rep.stale(b.name)
+			}
+			return answers[i].Entries, rep, nil
+		case errs[i] == nil || errors.Is(errs[i], upstream.ErrNotFound):
+			// Not held here: the next source may own it.
+		default:
+			e.logger.Warn("source skipped in answer", "source", b.name, "error", errs[i])
+			rep.fail(b.name)
+		}
+	}
+	return nil, rep, notFound("server %q", name)
+}
+
+// Versions returns every version of name held by its owner, newest
+// publication first.
+func (e *Engine) Versions(ctx context.Context, name string, includeDeleted bool, view *View) ([]*upstream.Entry, Report, error) {
+	all, rep, err := e.versionsOf(ctx, name)
+	if err != nil {
+		return nil, rep, err
+	}
+	var out []*upstream.Entry
+	for _, en := range all {
+		if visible(en, includeDeleted) && view.admits(en) {
+			out = append(out, en)
+		}
+	}
+	if len(out) == 0 {
+		return nil, rep, notFound("server %q", name)
+	}
+	return out, rep, nil
+}
+
+// Version returns one version of name (or its latest) from the name's owner.
+func (e *Engine) Version(ctx context.Context, name, version string, includeDeleted bool, view *View) (*upstream.Entry, Report, error) {
+	all, rep, err := e.versionsOf(ctx, name)
+	if err != nil {
+		return nil, rep, err
+	}
+	var en *upstream.Entry
+	for _, v := range all {
+		if version == LatestVersion && v.IsLatest || v.Version == version {
+			en = v
+			break
+		}
+	}
+	if en == nil || !visible(en, includeDeleted) || !view.admits(en) {
+		return nil, rep, notFound("server %q version %q", name, version)
+	}
+	return en, rep, nil
+}
