@@ -190,3 +190,62 @@ func TestConfigRejectsUnknownFieldsAndBadValues(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigAPISource(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(vars("MCPFED_SOURCES", `
+- name: official
+  kind: api
+  url: https://registry.example.invalid
+  rateLimit: {perMinute: 60}
+- name: acme
+  kind: api
+  url: https://mcp.acme.invalid/registry
+  apiVersion: v0
+  tokenFile: /run/secrets/acme
+  headers: {X-Team: platform}
+  breaker: {failures: 3, openFor: 10s}
+  cache: {fresh: 30s, stale: 10m, maxEntries: 50}
+  rateLimit: {perMinute: 600, burst: 5, retries: 0}
+`), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	off, acme := cfg.Sources[0], cfg.Sources[1]
+	if off.Mode != "live" || off.APIVersion != "v0.1" || off.PageSize != 100 || off.Timeout != defaultAPITimeout ||
+		off.Cache.Fresh != defaultPageFresh || off.Cache.Stale != defaultPageStale || *off.RateLimit.Retries != 1 || off.RateLimit.PerMinute != 60 {
+		t.Errorf("api defaults: %+v", off)
+	}
+	if acme.APIVersion != "v0" || acme.Breaker.Failures != 3 || acme.Breaker.OpenFor != 10*time.Second || acme.Cache.MaxEntries != 50 ||
+		*acme.RateLimit.Retries != 0 || acme.RateLimit.Burst != 5 || acme.Headers["X-Team"] != "platform" {
+		t.Errorf("api fields: %+v", acme)
+	}
+	if cfg.RequestTimeout != defaultRequestTimeout || cfg.ResponseCache.TTL != defaultResponseTTL {
+		t.Errorf("global defaults: %v %+v", cfg.RequestTimeout, cfg.ResponseCache)
+	}
+
+	_, err = loadConfig(vars("MCPFED_SOURCES", `[
+	  {"name":"nourl","kind":"api"},
+	  {"name":"mirror","kind":"api","url":"https://x.invalid","mode":"mirror"},
+	  {"name":"creds","kind":"api","url":"https://x.invalid","usernameFile":"/u","tokenFile":"/t"},
+	  {"name":"page","kind":"api","url":"https://x.invalid","pageSize":500,"apiVersion":"v9"},
+	  {"name":"pathy","kind":"api","url":"https://x.invalid","path":"/x.json"}
+	]`, "MCPFED_REQUEST_TIMEOUT", "-1s"), flagValues{})
+	for _, want := range []string{"needs url", "mode mirror is not supported", "usernameFile and passwordFile go together",
+		"tokenFile or usernameFile", "pageSize must be from 1 to 100", `apiVersion "v9"`, "path does not apply to an api source", "requestTimeout"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestConfigResponseCacheFromEnv(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(vars("MCPFED_RESPONSE_CACHE_TTL", "1s", "MCPFED_RESPONSE_CACHE_MAX_ENTRIES", "7", "MCPFED_RESPONSE_CACHE_MAX_BYTES", "1024"), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rc := cfg.ResponseCache; rc.TTL != time.Second || rc.MaxEntries != 7 || rc.MaxBytes != 1024 {
+		t.Errorf("response cache = %+v", rc)
+	}
+}
