@@ -35,6 +35,20 @@ type nameRange struct {
 // official rules unless the data carried a consistent official block.
 // Two entries with the same name and version are an error.
 func NewSnapshot(source string, entries []*Entry, now time.Time) (*Snapshot, error) {
+	return BuildSnapshot(source, entries, now, SnapshotOptions{})
+}
+
+// SnapshotOptions tune BuildSnapshot.
+type SnapshotOptions struct {
+	// RecomputeLatest ignores isLatest as the data carries it. A mirror needs
+	// this: a version that loses isLatest upstream does not show up in an
+	// updated_since poll, so the flags it holds can be out of date.
+	RecomputeLatest bool
+}
+
+// BuildSnapshot is NewSnapshot with options. The entries are owned by the
+// snapshot afterwards (their isLatest, source and encoding are set).
+func BuildSnapshot(source string, entries []*Entry, now time.Time, o SnapshotOptions) (*Snapshot, error) {
 	sorted := slices.Clone(entries)
 	slices.SortStableFunc(sorted, func(a, b *Entry) int { return a.Key().Compare(b.Key()) })
 	s := &Snapshot{entries: sorted, byName: make(map[string]int), BuiltAt: now}
@@ -47,7 +61,7 @@ func NewSnapshot(source string, entries []*Entry, now time.Time) (*Snapshot, err
 			j++
 		}
 		nr := nameRange{name: sorted[i].Name, lo: i, hi: j}
-		nr.latest = markLatest(sorted[i:j]) + i
+		nr.latest = markLatest(sorted[i:j], o.RecomputeLatest) + i
 		nr.byRecency = slices.Clone(sorted[i:j])
 		slices.SortStableFunc(nr.byRecency, func(a, b *Entry) int {
 			if c := compareTime(b.PublishedAt, a.PublishedAt); c != 0 {
@@ -72,9 +86,11 @@ func NewSnapshot(source string, entries []*Entry, now time.Time) (*Snapshot, err
 
 // markLatest sets IsLatest on exactly one version and returns its offset.
 // When the data already marks exactly one version latest (an official block
-// from a registry), that choice is kept; otherwise the official rules decide.
-func markLatest(versions []*Entry) int {
-	marked, allOfficial := -1, true
+// from a registry) and recompute is off, that choice is kept; otherwise the
+// official rules decide: the highest version that is not deleted (semver
+// order, else publication time), or the highest deleted one if all are.
+func markLatest(versions []*Entry, recompute bool) int {
+	marked, allOfficial := -1, !recompute
 	for i, e := range versions {
 		if !e.hasOfficial {
 			allOfficial = false
@@ -89,14 +105,27 @@ func markLatest(versions []*Entry) int {
 	if allOfficial && marked >= 0 {
 		return marked
 	}
-	best := 0
-	for i := 1; i < len(versions); i++ {
-		if CompareVersions(versions[i], versions[best]) > 0 {
-			best = i
-		}
+	best := pickLatest(versions, false)
+	if best < 0 { // every version deleted: the highest deleted one keeps the flag
+		best = pickLatest(versions, true)
 	}
 	for i, e := range versions {
 		e.IsLatest = i == best
+	}
+	return best
+}
+
+// pickLatest returns the offset of the highest version, skipping deleted
+// ones unless allowDeleted; -1 if none qualifies.
+func pickLatest(versions []*Entry, allowDeleted bool) int {
+	best := -1
+	for i, e := range versions {
+		if !allowDeleted && e.Status == "deleted" {
+			continue
+		}
+		if best < 0 || CompareVersions(e, versions[best]) > 0 {
+			best = i
+		}
 	}
 	return best
 }

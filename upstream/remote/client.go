@@ -66,11 +66,15 @@ var defaultTransport = func() *http.Transport {
 // NewClient validates the options.
 func NewClient(o ClientOptions) (*Client, error) {
 	base, err := url.Parse(strings.TrimSuffix(o.BaseURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("url %q must be an absolute http(s) URL", o.BaseURL)
+	if err != nil {
+		// The parser's message repeats the URL, password and all.
+		return nil, errors.New("url is not a valid URL")
+	}
+	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("url %q must be an absolute http(s) URL", safeURL(base))
 	}
 	if base.RawQuery != "" || base.Fragment != "" || base.User != nil {
-		return nil, fmt.Errorf("url %q must not carry a query, fragment or user info (use the credential files)", o.BaseURL)
+		return nil, fmt.Errorf("url %q must not carry a query, fragment or user info (use the credential files)", safeURL(base))
 	}
 	switch o.APIVersion {
 	case "":
@@ -117,6 +121,14 @@ func NewClient(o ClientOptions) (*Client, error) {
 		},
 	}
 	return c, nil
+}
+
+// safeURL is u for error messages: without the password, query and
+// fragment, any of which may hold a secret.
+func safeURL(u *url.URL) string {
+	c := *u
+	c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
+	return c.Redacted()
 }
 
 // Host is the upstream's host, for logs.

@@ -12,6 +12,7 @@ import (
 
 // PageCacheOptions bound and time a source's page cache.
 type PageCacheOptions struct {
+	// MaxEntries bounds the cached pages (default 1000).
 	MaxEntries int
 	MaxBytes   int64
 	// Fresh is how long an upstream answer is served without asking again.
@@ -34,6 +35,9 @@ type Cached struct {
 
 // NewCached wraps next with a page cache.
 func NewCached(next upstream.Fetcher, source string, o PageCacheOptions, clock func() time.Time, obs cache.Observer) *Cached {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 1000 // cache.New panics on zero; the other options all default too
+	}
 	c := cache.New(cache.Options[*upstream.Response]{
 		Name:       "page",
 		MaxEntries: o.MaxEntries,
@@ -84,7 +88,8 @@ type LiveOptions struct {
 	// 100, the API's maximum): large pages mean fewer requests, and client
 	// page sizes all share the same cached upstream pages.
 	PageSize int
-	Clock    func() time.Time
+	// Clock ages the page cache (default time.Now).
+	Clock func() time.Time
 	// Instrument wraps the upstream calls with metrics (may be nil).
 	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
 	// CacheObserver receives page cache events (may be nil).
@@ -114,7 +119,8 @@ func NewLive(o LiveOptions) (*Live, error) {
 	if o.PageSize <= 0 || o.PageSize > 100 {
 		o.PageSize = 100
 	}
-	o.RateLimit.Clock = o.Clock
+	// o.Clock is not the limiter's: its Retry-After holds run on real
+	// timers, which an injected clock would stretch without end.
 	var f upstream.Fetcher = NewRateLimiter(client, o.RateLimit)
 	o.Breaker.Source = o.Client.Source
 	br := NewBreaker(f, o.Breaker)

@@ -19,9 +19,11 @@ type RateLimitOptions struct {
 	// Burst is how many requests may go at once (default 1).
 	Burst int
 	// Retries is how many times a 429 is retried after its Retry-After,
-	// when that fits the caller's deadline (default 1).
+	// when that fits the caller's deadline (default 1; negative: never).
 	Retries int
-	Clock   func() time.Time
+	// Clock dates Retry-After holds; waits themselves run on real timers
+	// and deadlines, so only a clock that tracks the wall clock fits.
+	Clock func() time.Time
 	// OnLimited is called for every 429 received; OnRetry for every retry.
 	OnLimited func()
 	OnRetry   func()
@@ -47,7 +49,10 @@ func NewRateLimiter(next upstream.Fetcher, o RateLimitOptions) *RateLimiter {
 	if o.Burst <= 0 {
 		o.Burst = 1
 	}
-	if o.Retries < 0 {
+	switch {
+	case o.Retries == 0:
+		o.Retries = 1
+	case o.Retries < 0:
 		o.Retries = 0
 	}
 	if o.Clock == nil {
@@ -117,7 +122,9 @@ func (l *RateLimiter) wait(ctx context.Context) error {
 }
 
 // fits reports whether waiting d leaves the caller's deadline intact.
+// Context deadlines are wall-clock times, so they are measured with
+// time.Until, not with the injected clock.
 func (l *RateLimiter) fits(ctx context.Context, d time.Duration) bool {
 	dl, ok := ctx.Deadline()
-	return !ok || l.o.Clock().Add(d).Before(dl)
+	return !ok || d < time.Until(dl)
 }
