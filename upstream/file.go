@@ -12,10 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -44,7 +41,9 @@ type FileOptions struct {
 	Builtin fs.FS
 	// HTTPClient fetches URLs. Defaults to a client with a 30s timeout.
 	HTTPClient *http.Client
-	Clock      func() time.Time
+	// StateDir, when set, persists the last good snapshot (see Holder).
+	StateDir string
+	Clock    func() time.Time
 	Logger     *slog.Logger
 	// OnLoad is called after every load attempt with the new status and how
 	// long the attempt took (metrics).
@@ -66,9 +65,12 @@ type SourceStatus struct {
 }
 
 // State summarises the status: ok, stale (serving the last good snapshot
-// after a failed reload), failed (nothing to serve) or pending (no attempt yet).
+// after a failed reload), failed (nothing to serve), restored (serving the
+// persisted snapshot before the first attempt) or pending (no attempt yet).
 func (s SourceStatus) State() string {
 	switch {
+	case s.LastAttempt.IsZero() && s.Loaded:
+		return "restored"
 	case s.LastAttempt.IsZero():
 		return "pending"
 	case s.LastError == "":
@@ -83,11 +85,10 @@ func (s SourceStatus) State() string {
 // re-reads it when it changes. A broken new version keeps the last good
 // snapshot and reports the error.
 type FileSource struct {
+	*Holder
 	opts FileOptions
-	snap atomic.Pointer[Snapshot]
 
-	mu        sync.Mutex // serialises loads and guards the fields below
-	status    SourceStatus
+	// Guarded by the holder's attempt serialisation.
 	stamp     string // change stamp of the last successful read
 	failStamp string // change stamp of the last failed read (not re-parsed)
 	etag      string
@@ -96,36 +97,23 @@ type FileSource struct {
 
 // NewFileSource returns an unloaded file source; call Load or Run.
 func NewFileSource(opts FileOptions) *FileSource {
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = 256 << 20
 	}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &FileSource{opts: opts, status: SourceStatus{Name: opts.Name, Kind: "file"}}
+	h := NewHolder(HolderOptions{
+		Name: opts.Name, Kind: "file", Admit: opts.Admit, StateDir: opts.StateDir,
+		Clock: opts.Clock, Logger: opts.Logger, OnLoad: opts.OnLoad,
+	})
+	return &FileSource{Holder: h, opts: opts}
 }
 
-// Name is the source's slug.
-func (s *FileSource) Name() string { return s.opts.Name }
-
-// Snapshot returns the current snapshot, nil before the first good load.
-func (s *FileSource) Snapshot() *Snapshot { return s.snap.Load() }
-
-// Status returns the load status.
-func (s *FileSource) Status() SourceStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.status
-}
-
-// Run loads at once, then checks for changes every Interval until ctx ends.
+// Run serves the persisted snapshot if there is one, loads at once, then
+// checks for changes every Interval until ctx ends.
 func (s *FileSource) Run(ctx context.Context) {
+	s.Restore()
 	_ = s.Load(ctx) // reported through status, log and metrics
 	if s.opts.Interval <= 0 {
 		return
@@ -144,39 +132,7 @@ func (s *FileSource) Run(ctx context.Context) {
 
 // Load reads the source once. It returns nil when the content is unchanged.
 func (s *FileSource) Load(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.opts.Clock()
-	s.status.LastAttempt = now
-	err := s.load(ctx, now)
-	switch {
-	case errors.Is(err, ErrUnchanged):
-		err = nil
-		if s.failStamp == "" {
-			// Still the last good version: an earlier error without a
-			// stamp (file briefly missing, HTTP 500) no longer stands.
-			s.status.LastSuccess = now
-			s.status.LastError = ""
-		}
-	case err != nil:
-		err = fmt.Errorf("load source %q from %s: %w", s.opts.Name, s.opts.Path, err)
-		s.status.LastError = err.Error()
-		s.opts.Logger.Error("source load failed", "source", s.opts.Name, "error", err, "serving_last_good", s.status.Loaded)
-	default:
-		s.status.LastError = ""
-		s.status.LastSuccess = now
-		snap := s.snap.Load()
-		s.status.Entries, s.status.Revision, s.status.Loaded = snap.Len(), snap.Revision, true
-		s.opts.Logger.Info("source loaded", "source", s.opts.Name, "entries", snap.Len(), "revision", snap.Revision)
-	}
-	if s.failStamp != "" && err == nil {
-		// Unchanged after a failure: the failure still stands.
-		err = errors.New(s.status.LastError)
-	}
-	if s.opts.OnLoad != nil {
-		s.opts.OnLoad(s.status, s.opts.Clock().Sub(now))
-	}
-	return err
+	return s.Attempt(ctx, s.opts.Path, s.load)
 }
 
 func (s *FileSource) load(ctx context.Context, now time.Time) error {
@@ -191,29 +147,16 @@ func (s *FileSource) load(ctx context.Context, now time.Time) error {
 			// the failure of the broken version in between is over.
 			s.failStamp = ""
 		}
+		if s.failStamp != "" {
+			return ErrStillFailing
+		}
 		return ErrUnchanged
 	}
-	if err := s.install(doc, now); err != nil {
+	if err := s.Install(doc, now); err != nil {
 		s.failStamp = stamp
 		return err
 	}
 	s.stamp, s.failStamp = stamp, ""
-	return nil
-}
-
-// install filters, finalises and indexes a parsed document, then swaps it in.
-func (s *FileSource) install(doc *Document, now time.Time) error {
-	// Finalize first: the filter may select on the derived status.
-	Finalize(doc.Entries, doc.LastUpdated, s.snap.Load(), now)
-	entries := doc.Entries
-	if s.opts.Admit != nil {
-		entries = slices.DeleteFunc(slices.Clone(entries), func(e *Entry) bool { return !s.opts.Admit(e) })
-	}
-	snap, err := NewSnapshot(s.opts.Name, entries, now)
-	if err != nil {
-		return err
-	}
-	s.snap.Store(snap)
 	return nil
 }
 
@@ -253,7 +196,7 @@ func (s *FileSource) read(ctx context.Context) (*Document, string, error) {
 }
 
 func (s *FileSource) unchanged(stamp string) bool {
-	return stamp == s.stamp && s.snap.Load() != nil || stamp == s.failStamp
+	return stamp == s.stamp && s.Snapshot() != nil || stamp == s.failStamp
 }
 
 func (s *FileSource) readBuiltin(name string) (*Document, string, error) {
@@ -340,7 +283,7 @@ func (s *FileSource) readURL(ctx context.Context, url string) (*Document, string
 		return nil, "", err
 	}
 	req.Header.Set("Accept", "application/json")
-	if s.snap.Load() != nil {
+	if s.Snapshot() != nil {
 		if s.etag != "" {
 			req.Header.Set("If-None-Match", s.etag)
 		}
@@ -354,7 +297,7 @@ func (s *FileSource) readURL(ctx context.Context, url string) (*Document, string
 	}
 	defer resp.Body.Close()
 	switch {
-	case resp.StatusCode == http.StatusNotModified && s.snap.Load() != nil:
+	case resp.StatusCode == http.StatusNotModified && s.Snapshot() != nil:
 		return nil, s.stamp, nil
 	case resp.StatusCode != http.StatusOK:
 		return nil, "", fmt.Errorf("fetch %s: HTTP %s", url, resp.Status)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,6 +99,10 @@ func (g *gateway) newSource(sc SourceConfig, logger *slog.Logger, clock func() t
 	}
 	switch sc.Kind {
 	case "file":
+		stateDir := g.cfg.StateDir
+		if strings.HasPrefix(sc.location(), upstream.BuiltinPrefix) {
+			stateDir = "" // always at hand: nothing to persist
+		}
 		fs := upstream.NewFileSource(upstream.FileOptions{
 			Name:     sc.Name,
 			Path:     sc.location(),
@@ -105,6 +110,7 @@ func (g *gateway) newSource(sc SourceConfig, logger *slog.Logger, clock func() t
 			MaxBytes: sc.MaxBytes,
 			Admit:    f.Match,
 			Builtin:  mcpfed.Builtin(),
+			StateDir: stateDir,
 			Clock:    clock,
 			Logger:   logger,
 			OnLoad:   g.metrics.SourceLoaded,

@@ -1,0 +1,134 @@
+package upstream
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The persisted snapshot layout: a header and the served entries as a
+// ServerList-style array, with a checksum over that array.
+const (
+	stateFormat  = "mcpfed-snapshot"
+	stateVersion = 1
+)
+
+// ErrNoState means no snapshot was persisted for the source.
+var ErrNoState = errors.New("no persisted snapshot")
+
+type stateFile struct {
+	Format   string          `json:"format"`
+	Version  int             `json:"version"`
+	Source   string          `json:"source"`
+	Kind     string          `json:"kind"`
+	SavedAt  time.Time       `json:"savedAt"`
+	Revision string          `json:"revision"`
+	SHA256   string          `json:"sha256"`
+	Servers  json.RawMessage `json:"servers"`
+}
+
+// State is a snapshot read back from the state directory.
+type State struct {
+	Snapshot *Snapshot
+	SavedAt  time.Time
+}
+
+// StatePath is where a source's snapshot is persisted.
+func StatePath(dir, source string) string {
+	return filepath.Join(dir, source+".snapshot.json")
+}
+
+// SaveState writes the snapshot atomically: a temporary file in the same
+// directory, synced, then renamed over the previous one, so a crash leaves
+// either the old or the new file, never a torn one.
+func SaveState(dir, source, kind string, snap *Snapshot, now time.Time) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	var servers bytes.Buffer
+	servers.WriteByte('[')
+	for i, e := range snap.Entries() {
+		if i > 0 {
+			servers.WriteByte(',')
+		}
+		servers.Write(e.Encoded)
+	}
+	servers.WriteByte(']')
+	sum := sha256.Sum256(servers.Bytes())
+	body, err := json.Marshal(stateFile{
+		Format: stateFormat, Version: stateVersion, Source: source, Kind: kind, SavedAt: now.UTC(),
+		Revision: snap.Revision, SHA256: hex.EncodeToString(sum[:]), Servers: servers.Bytes(),
+	})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+source+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
+	if _, err := tmp.Write(body); err != nil {
+		tmp.Close()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), StatePath(dir, source)); err != nil {
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return nil
+}
+
+// LoadState reads a source's persisted snapshot. A file of another source or
+// kind, another layout version, or with a bad checksum is an error.
+func LoadState(dir, source, kind string) (*State, error) {
+	p := StatePath(dir, source)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNoState
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sf stateFile
+	if err := json.Unmarshal(data, &sf); err != nil {
+		return nil, fmt.Errorf("%s: not a snapshot file: %w", p, err)
+	}
+	switch {
+	case sf.Format != stateFormat:
+		return nil, fmt.Errorf("%s: not a snapshot file (format %q)", p, sf.Format)
+	case sf.Version != stateVersion:
+		return nil, fmt.Errorf("%s: snapshot layout version %d is not supported", p, sf.Version)
+	case sf.Source != source || sf.Kind != kind:
+		return nil, fmt.Errorf("%s: snapshot of source %q (%s), not of %q (%s)", p, sf.Source, sf.Kind, source, kind)
+	}
+	sum := sha256.Sum256(sf.Servers)
+	if hex.EncodeToString(sum[:]) != sf.SHA256 {
+		return nil, fmt.Errorf("%s: checksum mismatch: the file is damaged", p)
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(sf.Servers, &items); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	entries, err := parseItems(items, "servers")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	snap, err := NewSnapshot(source, entries, sf.SavedAt)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return &State{Snapshot: snap, SavedAt: sf.SavedAt}, nil
+}
