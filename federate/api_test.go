@@ -95,9 +95,10 @@ func TestListParameters(t *testing.T) {
 		{name: "updated_since not RFC 3339", query: "updated_since=2025-08-07", wantStatus: 400},
 		{name: "updated_since with a space", query: "updated_since=2025-08-07%2013:15:04Z", wantStatus: 400},
 		{name: "updated_since garbage", query: "updated_since=yesterday", wantStatus: 400},
-		{name: "version latest: one per name, isLatest", query: "version=latest&search=io.github.mcpfed", wantCount: 2, check: func(t *testing.T, lb listBody) {
+		{name: "version latest: one per name, isLatest", query: "version=latest&search=io.github.mcpfed", wantCount: 3, check: func(t *testing.T, lb listBody) {
 			wantKeys(t, lb.Servers,
 				key{"io.github.mcpfed/multi", "2.0.0", "overlay"},
+				key{"io.github.mcpfed/retired", "1.0.0", "overlay"},
 				key{"io.github.mcpfed/zebra", "0.1.0", "overlay"})
 			for _, it := range lb.Servers {
 				if !it.Meta.Official.IsLatest {
@@ -225,8 +226,10 @@ func TestServerEndpoints(t *testing.T) {
 		{name: "version with build metadata, literal plus", path: "/servers/io.github.mcpfed%2Fmulti/versions/1.0.0+20130313144700", wantVersion: "1.0.0+20130313144700", wantSource: "overlay"},
 		{name: "version deleted", path: "/servers/io.github.mcpfed%2Fmulti/versions/1.2.0", wantStatus: 404},
 		{name: "version deleted, include_deleted", path: "/servers/io.github.mcpfed%2Fmulti/versions/1.2.0?include_deleted=true", wantVersion: "1.2.0", wantSource: "overlay", wantStatusMeta: "deleted"},
-		{name: "latest deleted", path: "/servers/io.github.mcpfed%2Fretired/versions/latest", wantStatus: 404},
-		{name: "latest deleted, include_deleted", path: "/servers/io.github.mcpfed%2Fretired/versions/latest?include_deleted=true", wantVersion: "2.0.0", wantSource: "overlay", wantStatusMeta: "deleted"},
+		// The official rule: the latest is the highest version that is not deleted.
+		{name: "highest version deleted", path: "/servers/io.github.mcpfed%2Fretired/versions/latest", wantVersion: "1.0.0", wantSource: "overlay", wantStatusMeta: "active"},
+		{name: "highest version deleted, include_deleted", path: "/servers/io.github.mcpfed%2Fretired/versions/latest?include_deleted=true", wantVersion: "1.0.0", wantSource: "overlay", wantStatusMeta: "active"},
+		{name: "deleted version itself", path: "/servers/io.github.mcpfed%2Fretired/versions/2.0.0?include_deleted=true", wantVersion: "2.0.0", wantSource: "overlay", wantStatusMeta: "deleted"},
 		{name: "version of a shadowed source", path: "/servers/io.github.domdomegg%2Fairtable-mcp-server/versions/1.7.2", wantStatus: 404},
 		{name: "version held by both, served by the owner", path: "/servers/io.github.stacklok%2Farxiv-mcp-server/versions/1.0.0", wantVersion: "1.0.0", wantSource: "toolhive"},
 		{name: "version only a shadowed source has", path: "/servers/io.github.stacklok%2Farxiv-mcp-server/versions/1.1.0", wantStatus: 404},

@@ -110,13 +110,17 @@ func (s *liveStream) reportOutOfOrder(n int) {
 
 func (s *liveStream) fetch(ctx context.Context) error {
 	resp, err := s.src.Fetch(ctx, upstream.Request{
-		Op:             upstream.OpList,
-		Cursor:         s.pageCursor,
-		Limit:          s.src.PageSize(),
-		Search:         s.q.Search,
-		UpdatedSince:   s.q.UpdatedSince,
-		Version:        s.q.Version,
-		IncludeDeleted: s.q.IncludeDeleted,
+		Op:           upstream.OpList,
+		Cursor:       s.pageCursor,
+		Limit:        s.src.PageSize(),
+		Search:       s.q.Search,
+		UpdatedSince: s.q.UpdatedSince,
+		Version:      s.q.Version,
+		// Deleted versions are always asked for and hidden by the merge
+		// (Query.matches): a source holds a name whose versions are all
+		// deleted, as a snapshot source does, so a lower-priority copy of
+		// it must stay shadowed.
+		IncludeDeleted: true,
 	})
 	if err != nil {
 		return fmt.Errorf("fetch page from %s: %w", s.name, err)

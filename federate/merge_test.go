@@ -71,17 +71,20 @@ func TestShadowingAcrossPagesAtEveryPageSize(t *testing.T) {
 			{"io.github.x/shared", "5.0.0", "a"},
 			{"io.github.x/zz", "1.0.0", "b"},
 		}},
+		// The latest is the highest version that is not deleted (the
+		// official rule): shared 3.0.0, whether deleted ones are shown or not.
 		{refQuery{version: "latest"}, []key{
 			{"io.github.x/a-only", "1.0.0", "a"},
 			{"io.github.x/b-only", "1.0.0", "b"},
 			{"io.github.x/c-only", "1.0.0", "c"},
+			{"io.github.x/shared", "3.0.0", "a"},
 			{"io.github.x/zz", "1.0.0", "b"},
 		}},
 		{refQuery{version: "latest", includeDeleted: true}, []key{
 			{"io.github.x/a-only", "1.0.0", "a"},
 			{"io.github.x/b-only", "1.0.0", "b"},
 			{"io.github.x/c-only", "1.0.0", "c"},
-			{"io.github.x/shared", "5.0.0", "a"},
+			{"io.github.x/shared", "3.0.0", "a"},
 			{"io.github.x/zz", "1.0.0", "b"},
 		}},
 		{refQuery{version: "4.0.0"}, nil},
@@ -102,11 +105,16 @@ func TestShadowingAcrossPagesAtEveryPageSize(t *testing.T) {
 		"/v0.1/servers/io.github.x%2Fshared/versions/6.0.0",
 		"/v0.1/servers/io.github.x%2Fshared/versions/7.0.0",
 		"/v0.1/servers/io.github.x%2Fshared/versions/0.5.0",
-		"/v0.1/servers/io.github.x%2Fshared/versions/latest",
 	} {
 		if r := e.get(t, path); r.status != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404 (only source a's versions are served)", path, r.status)
 		}
+	}
+	// Source a's highest live version, not b's higher ones.
+	if r := e.get(t, "/v0.1/servers/io.github.x%2Fshared/versions/latest"); r.status != 200 {
+		t.Errorf("latest: status %d", r.status)
+	} else {
+		wantKeys(t, []item{decodeItem(t, r)}, key{"io.github.x/shared", "3.0.0", "a"})
 	}
 	if r := e.get(t, "/v0.1/servers/io.github.x%2Fshared/versions"); r.status == 200 {
 		wantKeys(t, decodeList(t, r).Servers, key{"io.github.x/shared", "3.0.0", "a"}, key{"io.github.x/shared", "1.0.0", "a"})

@@ -244,7 +244,7 @@ func TestReferenceMergeSanity(t *testing.T) {
 		// + airtable 1.7.3, multi 1.2.0, retired 2.0.0, gone 1.0.0.
 		{refQuery{includeDeleted: true}, nil, 125},
 		// 111 ToolHive names + airtable, multi, zebra + nuget, pypi.
-		{refQuery{version: "latest"}, nil, 116},
+		{refQuery{version: "latest"}, nil, 117},
 		{refQuery{version: "latest", includeDeleted: true}, nil, 118},
 		// Only the overlay's later updates, deletions included.
 		{refQuery{updatedSince: toolhiveUpdated}, nil, 5},

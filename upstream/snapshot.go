@@ -46,10 +46,17 @@ type SnapshotOptions struct {
 	RecomputeLatest bool
 }
 
-// BuildSnapshot is NewSnapshot with options. The entries are owned by the
-// snapshot afterwards (their isLatest, source and encoding are set).
+// BuildSnapshot is NewSnapshot with options. The snapshot holds copies of
+// the entries; the caller's are not modified.
 func BuildSnapshot(source string, entries []*Entry, now time.Time, o SnapshotOptions) (*Snapshot, error) {
-	sorted := slices.Clone(entries)
+	// Work on copies: the caller's entries may be in a snapshot that is
+	// being served (a mirror rebuilds from the entries it keeps), and this
+	// build sets isLatest, the source and the encoding.
+	sorted := make([]*Entry, len(entries))
+	for i, e := range entries {
+		cp := *e
+		sorted[i] = &cp
+	}
 	slices.SortStableFunc(sorted, func(a, b *Entry) int { return a.Key().Compare(b.Key()) })
 	s := &Snapshot{entries: sorted, byName: make(map[string]int), BuiltAt: now}
 	for i := 0; i < len(sorted); {

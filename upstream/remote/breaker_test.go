@@ -191,7 +191,7 @@ func TestBreakerWhatCounts(t *testing.T) {
 			}
 			var next upstream.Fetcher = newClient(t, r, nil)
 			if tt.limited {
-				next = NewRateLimiter(next, RateLimitOptions{})
+				next = NewRateLimiter(next, RateLimitOptions{Retries: 1})
 			}
 			b, log := newBreaker(next, 2, time.Minute)
 			for i := range 4 {

@@ -329,7 +329,7 @@ func TestLiveRateLimitWithInjectedClock(t *testing.T) {
 	r := newRegistry(t)
 	r.Inject(upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1})
 	var cnt limiterCounts
-	l := newLive(t, r, newClock(), func(o *LiveOptions) { o.RateLimit = cnt.options(RateLimitOptions{}) })
+	l := newLive(t, r, newClock(), func(o *LiveOptions) { o.RateLimit = cnt.options(RateLimitOptions{Retries: 1}) })
 	if _, err := l.Fetch(ctxTimeout(t, 5*time.Second), listReq()); err != nil {
 		t.Fatalf("Fetch after a 429 with a 5s deadline: %v (want one retry after Retry-After)", err)
 	}

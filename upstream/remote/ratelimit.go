@@ -19,7 +19,8 @@ type RateLimitOptions struct {
 	// Burst is how many requests may go at once (default 1).
 	Burst int
 	// Retries is how many times a 429 is retried after its Retry-After,
-	// when that fits the caller's deadline (default 1; negative: never).
+	// when that fits the caller's deadline (0: never; the configuration
+	// layer applies the documented default of 1).
 	Retries int
 	// Clock dates Retry-After holds; waits themselves run on real timers
 	// and deadlines, so only a clock that tracks the wall clock fits.
@@ -49,10 +50,7 @@ func NewRateLimiter(next upstream.Fetcher, o RateLimitOptions) *RateLimiter {
 	if o.Burst <= 0 {
 		o.Burst = 1
 	}
-	switch {
-	case o.Retries == 0:
-		o.Retries = 1
-	case o.Retries < 0:
+	if o.Retries < 0 {
 		o.Retries = 0
 	}
 	if o.Clock == nil {

@@ -69,7 +69,7 @@ func TestRateLimiterRetryAfter(t *testing.T) {
 	tests := []struct {
 		name       string
 		fault      upstreamtest.Fault
-		retries    int
+		retries    int // the limiter's Retries (the configured default is 1)
 		deadline   time.Duration
 		wantErr    bool
 		requests   int
@@ -78,17 +78,19 @@ func TestRateLimiterRetryAfter(t *testing.T) {
 		limited    int32
 		retried    int32
 	}{
-		{name: "retried once after Retry-After", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1},
+		{name: "retried once after Retry-After", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1}, retries: 1,
 			deadline: 5 * time.Second, requests: 2, gap: time.Second, maxElapsed: 3 * time.Second, limited: 1, retried: 1},
-		{name: "no Retry-After waits a second", fault: upstreamtest.Fault{Status: 429, Times: 1},
+		{name: "no Retry-After waits a second", fault: upstreamtest.Fault{Status: 429, Times: 1}, retries: 1,
 			deadline: 5 * time.Second, requests: 2, gap: time.Second, maxElapsed: 3 * time.Second, limited: 1, retried: 1},
-		{name: "deadline too short fails at once", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1},
+		{name: "deadline too short fails at once", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1}, retries: 1,
 			deadline: 500 * time.Millisecond, wantErr: true, requests: 1, maxElapsed: 200 * time.Millisecond, limited: 1},
-		{name: "Retry-After too long fails at once", fault: upstreamtest.Fault{Status: 429, RetryAfter: "120", Times: 1},
+		{name: "Retry-After too long fails at once", fault: upstreamtest.Fault{Status: 429, RetryAfter: "120", Times: 1}, retries: 1,
 			deadline: 5 * time.Second, wantErr: true, requests: 1, maxElapsed: 200 * time.Millisecond, limited: 1},
-		{name: "retries disabled", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1}, retries: -1,
+		{name: "retries disabled", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1}, retries: 0,
 			deadline: 5 * time.Second, wantErr: true, requests: 1, maxElapsed: 200 * time.Millisecond, limited: 1},
-		{name: "still limited after the retry", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1"},
+		{name: "negative retries are none", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1}, retries: -1,
+			deadline: 5 * time.Second, wantErr: true, requests: 1, maxElapsed: 200 * time.Millisecond, limited: 1},
+		{name: "still limited after the retry", fault: upstreamtest.Fault{Status: 429, RetryAfter: "1"}, retries: 1,
 			deadline: 5 * time.Second, wantErr: true, requests: 2, gap: time.Second, maxElapsed: 3 * time.Second, limited: 2, retried: 1},
 	}
 	for _, tt := range tests {
@@ -135,7 +137,7 @@ func TestRateLimiterHoldsRequestsAfter429(t *testing.T) {
 	t.Parallel()
 	r := newRegistry(t)
 	r.Inject(upstreamtest.Fault{Status: 429, RetryAfter: "1", Times: 1})
-	l := NewRateLimiter(newClient(t, r, nil), RateLimitOptions{})
+	l := NewRateLimiter(newClient(t, r, nil), RateLimitOptions{Retries: 1})
 	// The caller cannot wait: the 429 comes back at once.
 	if _, err := l.Fetch(ctxTimeout(t, 300*time.Millisecond), listReq()); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("Fetch = %v, want ErrRateLimited", err)
