@@ -1,0 +1,275 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcpfed/mcpfed/upstream"
+)
+
+// MirrorOptions configure an api source in mirror mode.
+type MirrorOptions struct {
+	Client    ClientOptions
+	RateLimit RateLimitOptions
+	// Interval between incremental polls (default 5m).
+	Interval time.Duration
+	// ResyncEvery forces a full crawl this often (default 24h): hard
+	// deletions and anything a poll could miss are caught up.
+	ResyncEvery time.Duration
+	// Overlap is subtracted from the last seen update time for each poll,
+	// so updates committed out of order upstream are not missed (default
+	// 1m); what comes back twice is recognised and ignored.
+	Overlap time.Duration
+	// PageSize of the crawl (default 100).
+	PageSize int
+	// Bounds of one crawl or poll: pages, entries and response bytes.
+	MaxPages   int   // default 10000
+	MaxEntries int   // default 1,000,000
+	MaxBytes   int64 // default 1 GiB
+	// StateDir persists the mirrored snapshot (restored at start).
+	StateDir string
+	Admit    func(*upstream.Entry) bool
+	Clock    func() time.Time
+	Logger   *slog.Logger
+	OnLoad   func(upstream.SourceStatus, time.Duration)
+}
+
+// ErrCrawlTooLarge is a crawl that passed one of its bounds.
+var ErrCrawlTooLarge = errors.New("crawl exceeds its bounds")
+
+// Mirror keeps a local copy of a registry: a full crawl at start, then
+// polls with updated_since that apply new versions, status changes and
+// deletions, and a periodic full resync. isLatest is recomputed per name by
+// the official rules: a version that loses the flag upstream is not part of
+// an updated_since answer, so the upstream's flags cannot be trusted here.
+// A crawl replaces the snapshot only when it completes; a failed one keeps
+// the last good snapshot.
+type Mirror struct {
+	*upstream.Holder
+	o     MirrorOptions
+	fetch upstream.Fetcher
+	where string
+
+	// Guarded by the holder's attempt serialisation.
+	all      map[upstream.Key]*upstream.Entry // every version, deleted included
+	since    time.Time                        // newest updatedAt seen
+	lastFull time.Time
+	forced   bool
+
+	statsMu    sync.Mutex
+	last       CrawlStats
+	restoredAt time.Time // when the restored snapshot was saved
+}
+
+// CrawlStats describe the last crawl or poll.
+type CrawlStats struct {
+	Full     bool
+	Requests int
+	Bytes    int64
+	Entries  int // entries received
+	Changed  int // entries that were new or different
+}
+
+// NewMirror validates the options.
+func NewMirror(o MirrorOptions) (*Mirror, error) {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	client, err := NewClient(o.Client)
+	if err != nil {
+		return nil, err
+	}
+	setDefault(&o.Interval, 5*time.Minute)
+	setDefault(&o.ResyncEvery, 24*time.Hour)
+	setDefault(&o.Overlap, time.Minute)
+	if o.PageSize <= 0 || o.PageSize > 100 {
+		o.PageSize = 100
+	}
+	setDefault(&o.MaxPages, 10000)
+	setDefault(&o.MaxEntries, 1_000_000)
+	setDefault(&o.MaxBytes, 1<<30)
+	h := upstream.NewHolder(upstream.HolderOptions{
+		Name: o.Client.Source, Kind: "api", Admit: o.Admit, StateDir: o.StateDir, RecomputeLatest: true,
+		Clock: o.Clock, Logger: o.Client.Logger, OnLoad: o.OnLoad,
+	})
+	return &Mirror{Holder: h, o: o, fetch: NewRateLimiter(client, o.RateLimit), where: client.Host()}, nil
+}
+
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Run serves the persisted copy if there is one, syncs at once, then polls
+// every Interval until ctx ends.
+func (m *Mirror) Run(ctx context.Context) {
+	m.Restore()
+	_ = m.Load(ctx) // reported through status, log and metrics
+	t := time.NewTicker(m.o.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = m.Load(ctx)
+		}
+	}
+}
+
+// Load syncs once: a full crawl when there is no complete copy yet or a
+// resync is due, else a poll.
+func (m *Mirror) Load(ctx context.Context) error {
+	return m.Attempt(ctx, m.where, m.sync)
+}
+
+// Resync makes the next Load a full crawl and runs it.
+func (m *Mirror) Resync(ctx context.Context) error {
+	return m.Attempt(ctx, m.where, func(ctx context.Context, now time.Time) error {
+		m.forced = true
+		return m.sync(ctx, now)
+	})
+}
+
+// LastCrawl describes the last crawl or poll (requests and bytes it cost).
+func (m *Mirror) LastCrawl() CrawlStats {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	return m.last
+}
+
+func (m *Mirror) setStats(st CrawlStats) {
+	m.statsMu.Lock()
+	m.last = st
+	m.statsMu.Unlock()
+}
+
+func (m *Mirror) sync(ctx context.Context, now time.Time) error {
+	if m.all == nil {
+		m.adoptRestored()
+	}
+	full := m.all == nil || m.forced || now.Sub(m.lastFull) >= m.o.ResyncEvery
+	req := upstream.Request{Op: upstream.OpList, Limit: m.o.PageSize, IncludeDeleted: true}
+	if !full {
+		req.UpdatedSince = m.since.Add(-m.o.Overlap)
+	}
+	got, stats, err := m.crawl(ctx, req)
+	stats.Full = full
+	defer func() { m.setStats(stats) }()
+	if err != nil {
+		return err
+	}
+	next := got
+	if !full {
+		next = make(map[upstream.Key]*upstream.Entry, len(m.all)+len(got))
+		for k, e := range m.all {
+			next[k] = e
+		}
+		for k, e := range got {
+			if old, ok := m.all[k]; ok && sameEntry(old, e) {
+				continue
+			}
+			next[k] = e
+			stats.Changed++
+		}
+		if stats.Changed == 0 {
+			return upstream.ErrUnchanged
+		}
+	} else {
+		stats.Changed = len(got)
+		m.lastFull, m.forced = now, false
+	}
+	entries := make([]*upstream.Entry, 0, len(next))
+	since := m.since
+	for _, e := range next {
+		entries = append(entries, e)
+		if e.UpdatedAt.After(since) {
+			since = e.UpdatedAt
+		}
+	}
+	if err := m.Install(&upstream.Document{Entries: entries}, now); err != nil {
+		return err
+	}
+	m.all, m.since = next, since
+	return nil
+}
+
+// adoptRestored starts polling from a persisted snapshot: its entries are
+// the copy, and the next full crawl is due at once only if it is old.
+func (m *Mirror) adoptRestored() {
+	snap := m.Snapshot()
+	if snap == nil {
+		return
+	}
+	m.all = make(map[upstream.Key]*upstream.Entry, snap.Len())
+	for _, e := range snap.Entries() {
+		m.all[e.Key()] = e
+		if e.UpdatedAt.After(m.since) {
+			m.since = e.UpdatedAt
+		}
+	}
+	m.statsMu.Lock()
+	m.lastFull = m.restoredAt
+	m.statsMu.Unlock()
+}
+
+// Restore serves the persisted copy until the first sync, which then polls
+// from it instead of crawling (unless a resync is due).
+func (m *Mirror) Restore() bool {
+	if !m.Holder.Restore() {
+		return false
+	}
+	m.statsMu.Lock()
+	m.restoredAt = m.Status().LastSuccess
+	m.statsMu.Unlock()
+	return true
+}
+
+// crawl follows the cursor chain of one listing, within the bounds.
+func (m *Mirror) crawl(ctx context.Context, req upstream.Request) (map[upstream.Key]*upstream.Entry, CrawlStats, error) {
+	var st CrawlStats
+	out := map[upstream.Key]*upstream.Entry{}
+	seen := map[string]bool{"": true}
+	for {
+		if st.Requests >= m.o.MaxPages {
+			return nil, st, fmt.Errorf("%w: more than %d pages", ErrCrawlTooLarge, m.o.MaxPages)
+		}
+		resp, err := m.fetch.Fetch(ctx, req)
+		st.Requests++
+		if err != nil {
+			return nil, st, fmt.Errorf("crawl page %d: %w", st.Requests, err)
+		}
+		st.Bytes += resp.Size
+		st.Entries += len(resp.Entries)
+		switch {
+		case st.Bytes > m.o.MaxBytes:
+			return nil, st, fmt.Errorf("%w: more than %d bytes", ErrCrawlTooLarge, m.o.MaxBytes)
+		case st.Entries > m.o.MaxEntries:
+			return nil, st, fmt.Errorf("%w: more than %d entries", ErrCrawlTooLarge, m.o.MaxEntries)
+		}
+		for _, e := range resp.Entries {
+			out[e.Key()] = e
+		}
+		if resp.NextCursor == "" {
+			return out, st, nil
+		}
+		if seen[resp.NextCursor] {
+			return nil, st, fmt.Errorf("crawl page %d: upstream repeated cursor %q", st.Requests, resp.NextCursor)
+		}
+		seen[resp.NextCursor] = true
+		req.Cursor = resp.NextCursor
+	}
+}
+
+// sameEntry reports whether a re-received entry brings nothing new: the
+// same server body and the same registry metadata.
+func sameEntry(a, b *upstream.Entry) bool {
+	return bytes.Equal(a.Server, b.Server) && a.Status == b.Status && a.StatusMessage == b.StatusMessage &&
+		a.UpdatedAt.Equal(b.UpdatedAt) && a.PublishedAt.Equal(b.PublishedAt) && a.StatusChangedAt.Equal(b.StatusChangedAt)
+}
