@@ -44,7 +44,7 @@ type FileOptions struct {
 	// StateDir, when set, persists the last good snapshot (see Holder).
 	StateDir string
 	Clock    func() time.Time
-	Logger     *slog.Logger
+	Logger   *slog.Logger
 	// OnLoad is called after every load attempt with the new status and how
 	// long the attempt took (metrics).
 	OnLoad func(SourceStatus, time.Duration)

@@ -285,4 +285,3 @@ func TestMirrorPollCost(t *testing.T) {
 		t.Errorf("bare poll %+v", bare)
 	}
 }
-
