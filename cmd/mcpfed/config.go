@@ -52,7 +52,7 @@ type SourceConfig struct {
 	Filter   filter.Spec `yaml:"filter"`
 
 	// api sources.
-	Mode         string            `yaml:"mode"` // live (mirror: a later release)
+	Mode         string            `yaml:"mode"` // live or mirror
 	APIVersion   string            `yaml:"apiVersion"`
 	Timeout      time.Duration     `yaml:"timeout"`
 	PageSize     int               `yaml:"pageSize"`
@@ -63,13 +63,25 @@ type SourceConfig struct {
 	RateLimit    RateLimitConfig   `yaml:"rateLimit"`
 	Breaker      BreakerConfig     `yaml:"breaker"`
 	Cache        PageCacheConfig   `yaml:"cache"`
+	// mirror mode
+	ResyncEvery time.Duration `yaml:"resyncEvery"`
+	Overlap     time.Duration `yaml:"overlap"`
+	Crawl       CrawlConfig   `yaml:"crawl"`
 
-	// git sources (a later release) — accepted by the parser so that one
-	// configuration file serves every version, rejected by validation.
+	// git sources (path, interval, maxBytes, usernameFile, passwordFile and
+	// tokenFile apply too).
 	Repository string `yaml:"repository"`
 	Branch     string `yaml:"branch"`
 	Tag        string `yaml:"tag"`
 	Commit     string `yaml:"commit"`
+	MaxFiles   int    `yaml:"maxFiles"`
+}
+
+// CrawlConfig bounds one mirror crawl.
+type CrawlConfig struct {
+	MaxPages   int   `yaml:"maxPages"`
+	MaxEntries int   `yaml:"maxEntries"`
+	MaxBytes   int64 `yaml:"maxBytes"`
 }
 
 // ResponseCacheConfig bounds the response cache.
@@ -135,6 +147,16 @@ const (
 	defaultResponseEntries = 10000
 	defaultResponseBytes   = 256 << 20
 	defaultResponseTTL     = 5 * time.Second
+	// mirror mode
+	defaultMirrorInterval = 5 * time.Minute
+	defaultResyncEvery    = 24 * time.Hour
+	defaultOverlap        = time.Minute
+	defaultCrawlPages     = 10000
+	defaultCrawlEntries   = 1_000_000
+	defaultCrawlBytes     = 1 << 30
+	// git sources
+	defaultGitInterval = 5 * time.Minute
+	defaultGitMaxFiles = 10000
 )
 
 func defaultConfig() Config {
@@ -242,8 +264,14 @@ func decodeStrict(data []byte, out any) error {
 func (c *Config) applySourceDefaults() {
 	for i := range c.Sources {
 		s := &c.Sources[i]
-		if s.Kind == "api" {
+		switch s.Kind {
+		case "api":
 			s.applyAPIDefaults()
+			continue
+		case "git":
+			setDefault(&s.Interval, defaultGitInterval)
+			setDefault(&s.MaxFiles, defaultGitMaxFiles)
+			setDefault(&s.MaxBytes, defaultMaxBytes)
 			continue
 		}
 		if s.MaxBytes == 0 {
@@ -272,6 +300,14 @@ func (s *SourceConfig) applyAPIDefaults() {
 	setDefault(&s.Cache.Stale, defaultPageStale)
 	setDefault(&s.Cache.MaxEntries, defaultPageEntries)
 	setDefault(&s.Cache.MaxBytes, defaultPageCacheSize)
+	if s.Mode == "mirror" {
+		setDefault(&s.Interval, defaultMirrorInterval)
+		setDefault(&s.ResyncEvery, defaultResyncEvery)
+		setDefault(&s.Overlap, defaultOverlap)
+		setDefault(&s.Crawl.MaxPages, defaultCrawlPages)
+		setDefault(&s.Crawl.MaxEntries, defaultCrawlEntries)
+		setDefault(&s.Crawl.MaxBytes, defaultCrawlBytes)
+	}
 }
 
 func setDefault[T comparable](field *T, def T) {
@@ -379,7 +415,7 @@ func (s SourceConfig) validate(where string) []error {
 	case "api":
 		errs = append(errs, s.validateAPI(where)...)
 	case "git":
-		add("kind %q is not supported by this version of mcpfed yet (supported: file, api)", s.Kind)
+		errs = append(errs, s.validateGit(where)...)
 	case "":
 		add("kind is missing (file, git or api)")
 	default:
@@ -407,9 +443,7 @@ func (s SourceConfig) validateAPI(where string) []error {
 		add("path does not apply to an api source (use url)")
 	}
 	switch s.Mode {
-	case "live":
-	case "mirror":
-		add("mode mirror is not supported by this version of mcpfed yet (supported: live)")
+	case "live", "mirror":
 	default:
 		add("mode %q is not live or mirror", s.Mode)
 	}
@@ -441,6 +475,44 @@ func (s SourceConfig) validateAPI(where string) []error {
 		if f.val != "" {
 			add("%s does not apply to an api source", f.name)
 		}
+	}
+	if s.Mode == "live" && (s.ResyncEvery != 0 || s.Overlap != 0 || s.Crawl != (CrawlConfig{})) {
+		add("resyncEvery, overlap and crawl apply to mode mirror only")
+	}
+	if s.ResyncEvery < 0 || s.Overlap < 0 || s.Crawl.MaxPages < 0 || s.Crawl.MaxEntries < 0 || s.Crawl.MaxBytes < 0 {
+		add("resyncEvery, overlap and crawl bounds must not be negative")
+	}
+	return errs
+}
+
+func (s SourceConfig) validateGit(where string) []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(where+": "+format, args...)) }
+	if s.Repository == "" {
+		add("a git source needs repository (an https:// or file:// URL, or a local path)")
+	}
+	set := 0
+	for _, v := range []string{s.Branch, s.Tag, s.Commit} {
+		if v != "" {
+			set++
+		}
+	}
+	if set > 1 {
+		add("give at most one of branch, tag and commit")
+	}
+	if s.URL != "" {
+		add("url does not apply to a git source (use repository)")
+	}
+	if s.PasswordFile != "" && s.TokenFile != "" {
+		add("give passwordFile or tokenFile, not both")
+	}
+	for _, f := range []struct{ name, val string }{{"mode", s.Mode}, {"apiVersion", s.APIVersion}} {
+		if f.val != "" {
+			add("%s does not apply to a git source", f.name)
+		}
+	}
+	if s.Interval < 0 || s.MaxFiles < 0 || s.MaxBytes < 0 {
+		add("interval, maxFiles and maxBytes must not be negative")
 	}
 	return errs
 }

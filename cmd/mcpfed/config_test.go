@@ -17,7 +17,13 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// vars is an environment with the tests' state directory; plainVars has
+// nothing but kv.
 func vars(kv ...string) func() map[string]string {
+	return plainVars(append([]string{"MCPFED_STATE_DIR", testStateDir}, kv...)...)
+}
+
+func plainVars(kv ...string) func() map[string]string {
 	return func() map[string]string {
 		m := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -43,7 +49,7 @@ func TestConfigDefaultsToBuiltinCatalogue(t *testing.T) {
 	if got := strings.Join(names, ","); got != "toolhive=builtin:toolhive,official-seed=builtin:official-seed" {
 		t.Errorf("built-in sources = %s", got)
 	}
-	if cfg.StateDir == "" {
+	if defaultStateDir() == "" {
 		t.Error("state dir has no default")
 	}
 }
@@ -79,12 +85,12 @@ views:
 		wantLevel  string
 		wantSource string
 	}{
-		{"file only", vars("MCPFED_CONFIG", file), flagValues{}, ":7000", "/from/file", "debug", "acme"},
-		{"env over file", vars("MCPFED_CONFIG", file, "MCPFED_LISTEN_ADDR", ":7001", "MCPFED_STATE_DIR", "/from/env"), flagValues{}, ":7001", "/from/env", "debug", "acme"},
-		{"flags over env", vars("MCPFED_CONFIG", file, "MCPFED_LISTEN_ADDR", ":7001"), flagValues{listen: ":7002", logLevel: "warn"}, ":7002", "/from/file", "warn", "acme"},
-		{"flag names the file", vars(), flagValues{config: file}, ":7000", "/from/file", "debug", "acme"},
-		{"inline sources replace the file's", vars("MCPFED_CONFIG", file, "MCPFED_SOURCES", `[{"name":"inline","kind":"file","path":"/x.json"}]`), flagValues{}, ":7000", "/from/file", "debug", "inline"},
-		{"inline sources as YAML", vars("MCPFED_SOURCES", "- name: inline\n  kind: file\n  url: https://example.invalid/r.json\n"), flagValues{}, ":8080", defaultStateDir(), "info", "inline"},
+		{"file only", plainVars("MCPFED_CONFIG", file), flagValues{}, ":7000", "/from/file", "debug", "acme"},
+		{"env over file", plainVars("MCPFED_CONFIG", file, "MCPFED_LISTEN_ADDR", ":7001", "MCPFED_STATE_DIR", "/from/env"), flagValues{}, ":7001", "/from/env", "debug", "acme"},
+		{"flags over env", plainVars("MCPFED_CONFIG", file, "MCPFED_LISTEN_ADDR", ":7001"), flagValues{listen: ":7002", logLevel: "warn"}, ":7002", "/from/file", "warn", "acme"},
+		{"flag names the file", plainVars(), flagValues{config: file}, ":7000", "/from/file", "debug", "acme"},
+		{"inline sources replace the file's", plainVars("MCPFED_CONFIG", file, "MCPFED_SOURCES", `[{"name":"inline","kind":"file","path":"/x.json"}]`), flagValues{}, ":7000", "/from/file", "debug", "inline"},
+		{"inline sources as YAML", plainVars("MCPFED_SOURCES", "- name: inline\n  kind: file\n  url: https://example.invalid/r.json\n"), flagValues{}, ":8080", defaultStateDir(), "info", "inline"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,7 +107,7 @@ views:
 			}
 		})
 	}
-	cfg, err := loadConfig(vars("MCPFED_CONFIG", file), flagValues{})
+	cfg, err := loadConfig(plainVars("MCPFED_CONFIG", file), flagValues{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +141,7 @@ func TestConfigValidationListsEveryProblem(t *testing.T) {
 	  {"name":"dup","kind":"file","path":"/b.json","url":"https://x.invalid/"},
 	  {"name":"nokind","path":"/c.json"},
 	  {"name":"weird","kind":"ftp","path":"/d.json"},
-	  {"name":"git1","kind":"git","repository":"file:///tmp/r"},
+	  {"name":"git1","kind":"git","branch":"main","tag":"v1"},
 	  {"name":"badfilter","kind":"file","path":"/e.json","filter":{"names":{"include":["[unclosed"]},"status":["retired"]}},
 	  {"name":"res1","kind":"file","path":"/f.json","namespaces":["com.acme/*"]},
 	  {"name":"res2","kind":"file","path":"/g.json","namespaces":["com.acme/*"],"interval":"-1s"},
@@ -153,13 +159,14 @@ func TestConfigValidationListsEveryProblem(t *testing.T) {
 		"give path or url, not both",
 		"kind is missing",
 		`kind "ftp" is not file, git or api`,
-		`kind "git" is not supported by this version`,
 		`bad pattern "[unclosed"`,
 		`"retired" is not active, deprecated or deleted`,
 		`namespace "com.acme/*" is already reserved by source "res1"`,
 		"interval must not be negative",
 		`url "ftp://x.invalid/r.json" must be http:// or https://`,
 		"branch does not apply to a file source",
+		"a git source needs repository",
+		"at most one of branch, tag and commit",
 		`logFormat: "xml"`,
 		"logLevel:",
 	} {
@@ -226,12 +233,13 @@ func TestConfigAPISource(t *testing.T) {
 
 	_, err = loadConfig(vars("MCPFED_SOURCES", `[
 	  {"name":"nourl","kind":"api"},
-	  {"name":"mirror","kind":"api","url":"https://x.invalid","mode":"mirror"},
+	  {"name":"mirror","kind":"api","url":"https://x.invalid","mode":"copy"},
+	  {"name":"liveresync","kind":"api","url":"https://x.invalid","resyncEvery":"1h"},
 	  {"name":"creds","kind":"api","url":"https://x.invalid","usernameFile":"/u","tokenFile":"/t"},
 	  {"name":"page","kind":"api","url":"https://x.invalid","pageSize":500,"apiVersion":"v9"},
 	  {"name":"pathy","kind":"api","url":"https://x.invalid","path":"/x.json"}
 	]`, "MCPFED_REQUEST_TIMEOUT", "-1s"), flagValues{})
-	for _, want := range []string{"needs url", "mode mirror is not supported", "usernameFile and passwordFile go together",
+	for _, want := range []string{"needs url", `mode "copy" is not live or mirror`, "apply to mode mirror only", "usernameFile and passwordFile go together",
 		"tokenFile or usernameFile", "pageSize must be from 1 to 100", `apiVersion "v9"`, "path does not apply to an api source", "requestTimeout"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)

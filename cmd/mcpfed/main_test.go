@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +20,25 @@ import (
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// testStateDir keeps the tests' persisted snapshots out of the user's cache.
+var testStateDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mcpfed-state-")
+	if err != nil {
+		panic(err)
+	}
+	testStateDir = dir
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 func runCmd(t *testing.T, env func() map[string]string, args ...string) (int, string, string) {
 	t.Helper()

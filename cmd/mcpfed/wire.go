@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/metrics"
 	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/gitsource"
 	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
@@ -116,7 +118,27 @@ func (g *gateway) newSource(sc SourceConfig, logger *slog.Logger, clock func() t
 			OnLoad:   g.metrics.SourceLoaded,
 		})
 		return federate.Member{Source: fs, Required: sc.Required}, fs, nil
+	case "git":
+		gs, err := gitsource.New(gitsource.Options{
+			Name: sc.Name, Repository: sc.Repository, Branch: sc.Branch, Tag: sc.Tag, Commit: sc.Commit,
+			Path: sc.Path, Interval: sc.Interval,
+			UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile, TokenFile: sc.TokenFile,
+			MaxFiles: sc.MaxFiles, MaxBytes: sc.MaxBytes,
+			CloneDir: filepath.Join(g.cfg.StateDir, "git", sc.Name), StateDir: g.cfg.StateDir,
+			Admit: f.Match, Clock: clock, Logger: logger, OnLoad: g.metrics.SourceLoaded,
+		})
+		if err != nil {
+			return federate.Member{}, nil, err
+		}
+		return federate.Member{Source: gs, Required: sc.Required}, gs, nil
 	case "api":
+		if sc.Mode == "mirror" {
+			m, err := g.newMirror(sc, f, logger, clock)
+			if err != nil {
+				return federate.Member{}, nil, err
+			}
+			return federate.Member{Source: m, Required: sc.Required}, m, nil
+		}
 		l, err := g.newLive(sc, f, logger, clock)
 		if err != nil {
 			return federate.Member{}, nil, err
@@ -157,6 +179,27 @@ func (g *gateway) newLive(sc SourceConfig, f *filter.Filter, logger *slog.Logger
 		Clock:         clock,
 		Instrument:    g.metrics.InstrumentFetcher,
 		CacheObserver: g.metrics.Cache(),
+	})
+}
+
+func (g *gateway) newMirror(sc SourceConfig, f *filter.Filter, logger *slog.Logger, clock func() time.Time) (*remote.Mirror, error) {
+	name := sc.Name
+	g.metrics.SourceStarted(name)
+	return remote.NewMirror(remote.MirrorOptions{
+		Client: remote.ClientOptions{
+			Source: name, BaseURL: sc.URL, APIVersion: sc.APIVersion,
+			TokenFile: sc.TokenFile, UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile,
+			Headers: sc.Headers, MaxBytes: sc.MaxBytes, Timeout: sc.Timeout, Clock: clock, Logger: logger,
+		},
+		RateLimit: remote.RateLimitOptions{
+			PerMinute: sc.RateLimit.PerMinute, Burst: sc.RateLimit.Burst, Retries: *sc.RateLimit.Retries,
+			OnLimited: func() { g.metrics.RateLimited(name) },
+			OnRetry:   func() { g.metrics.Retried(name) },
+		},
+		Interval: sc.Interval, ResyncEvery: sc.ResyncEvery, Overlap: sc.Overlap, PageSize: sc.PageSize,
+		MaxPages: sc.Crawl.MaxPages, MaxEntries: sc.Crawl.MaxEntries, MaxBytes: sc.Crawl.MaxBytes,
+		StateDir: g.cfg.StateDir, Admit: f.Match, Clock: clock, Logger: logger, OnLoad: g.metrics.SourceLoaded,
+		Instrument: g.metrics.InstrumentFetcher,
 	})
 }
 

@@ -33,6 +33,8 @@ type MirrorOptions struct {
 	MaxBytes   int64 // default 1 GiB
 	// StateDir persists the mirrored snapshot (restored at start).
 	StateDir string
+	// Instrument wraps the upstream calls with metrics (may be nil).
+	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
 	Admit    func(*upstream.Entry) bool
 	Clock    func() time.Time
 	Logger   *slog.Logger
@@ -97,7 +99,11 @@ func NewMirror(o MirrorOptions) (*Mirror, error) {
 		Name: o.Client.Source, Kind: "api", Admit: o.Admit, StateDir: o.StateDir, RecomputeLatest: true,
 		Clock: o.Clock, Logger: o.Client.Logger, OnLoad: o.OnLoad,
 	})
-	return &Mirror{Holder: h, o: o, fetch: NewRateLimiter(client, o.RateLimit), where: client.Host()}, nil
+	var f upstream.Fetcher = NewRateLimiter(client, o.RateLimit)
+	if o.Instrument != nil {
+		f = o.Instrument(o.Client.Source, f)
+	}
+	return &Mirror{Holder: h, o: o, fetch: f, where: client.Host()}, nil
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {
