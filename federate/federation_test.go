@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -187,13 +188,7 @@ func canonical(t *testing.T, it rawItem) (text, source string) {
 		return p.UTC().Format(time.RFC3339Nano)
 	}
 	fmt.Fprintf(&b, "|%s|%q|%s|%s|%s|%t", off.Status, off.StatusMessage, ts(off.StatusChangedAt), ts(&off.PublishedAt), ts(off.UpdatedAt), off.IsLatest)
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range it.Meta {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, k := range slices.Sorted(maps.Keys(it.Meta)) {
 		switch k {
 		case upstream.OfficialMetaKey:
 		case upstream.ProvenanceMetaKey:
@@ -938,4 +933,83 @@ func TestClientAuthorizationNotForwarded(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestShortSearchOverLiveSource: mcpfed accepts a search of any length, the
+// official registry refuses one under three characters (422). Such a
+// search must not fail a live source; it is applied by mcpfed instead, to
+// name, title and description as for every other source.
+func TestShortSearchOverLiveSource(t *testing.T) {
+	t.Parallel()
+	reg, _ := newFake(t)
+	reg.Generate(15, 2, 22)
+	e := newFedEnv(t, fedOptions{members: []Member{{Live: newLive(t, "official", reg, nil), Required: true}}})
+	for _, search := range []string{"ac", " to", "7"} {
+		q := url.Values{"search": {search}}
+		var want []key
+		needle := strings.ToLower(search)
+		for _, rec := range reg.Records() {
+			var s struct{ Title, Description string }
+			_ = json.Unmarshal(rec.Server, &s)
+			text := strings.ToLower(rec.Name + "\x00" + s.Title + "\x00" + s.Description)
+			if rec.Official.Status != upstreamtest.StatusDeleted && strings.Contains(text, needle) {
+				want = append(want, key{rec.Name, rec.Version, "official"})
+			}
+		}
+		if len(want) == 0 {
+			t.Fatalf("search %q: nothing to find", search)
+		}
+		for _, limit := range []int{7, 100} {
+			diffKeys(t, keys(walk(t, e, "/v0.1", q, limit)), want)
+		}
+		wantComplete(t, "search "+search, e.get(t, "/v0.1/servers?"+q.Encode()))
+	}
+}
+
+// TestLiveWalkSurvivesUpstreamChanges: a cursor records how far into an
+// upstream page a walk got; when the page is read again later (the page
+// cache expired) and the upstream removed a record the walk had already
+// passed, the walk must still go on from its last key and lose nothing.
+func TestLiveWalkSurvivesUpstreamChanges(t *testing.T) {
+	t.Parallel()
+	reg, _ := newFake(t)
+	reg.Generate(10, 2, 23)
+	clock := upstreamtest.NewManualClock(fedT0)
+	live := newLive(t, "official", reg, func(o *remote.LiveOptions) { o.Clock = clock.Now })
+	e := newFedEnv(t, fedOptions{members: []Member{{Live: live, Required: true}}, clock: clock.Now})
+
+	r := e.get(t, "/v0.1/servers?limit=3&include_deleted=true")
+	first := decodeList(t, r)
+	if len(first.Servers) != 3 || first.Metadata.NextCursor == nil {
+		t.Fatalf("first page: %d items, cursor %v", len(first.Servers), first.Metadata.NextCursor)
+	}
+	last := first.Servers[2].key()
+	// The upstream hard-deletes a record the walk has passed, and the
+	// cached page ages out.
+	if !reg.Delete(first.Servers[1].Server.Name, first.Servers[1].Server.Version) {
+		t.Fatal("nothing deleted")
+	}
+	clock.Advance(2 * time.Minute)
+
+	var want []key
+	for _, rec := range reg.Records() {
+		k := key{rec.Name, rec.Version, "official"}
+		if k.Name > last.Name || k.Name == last.Name && k.Version > last.Version {
+			want = append(want, k)
+		}
+	}
+	var got []key
+	cursor := *first.Metadata.NextCursor
+	for page := 0; cursor != ""; page++ {
+		if page > 100 {
+			t.Fatal("endless walk")
+		}
+		lb := decodeList(t, e.get(t, "/v0.1/servers?limit=3&include_deleted=true&cursor="+url.QueryEscape(cursor)))
+		got = append(got, keys(lb.Servers)...)
+		cursor = ""
+		if lb.Metadata.NextCursor != nil {
+			cursor = *lb.Metadata.NextCursor
+		}
+	}
+	diffKeys(t, got, want)
 }

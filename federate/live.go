@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/mcpfed/mcpfed/upstream"
 )
@@ -113,7 +115,7 @@ func (s *liveStream) fetch(ctx context.Context) error {
 		Op:           upstream.OpList,
 		Cursor:       s.pageCursor,
 		Limit:        s.src.PageSize(),
-		Search:       s.q.Search,
+		Search:       upstreamSearch(s.q.Search),
 		UpdatedSince: s.q.UpdatedSince,
 		Version:      s.q.Version,
 		// Deleted versions are always asked for and hidden by the merge
@@ -127,8 +129,28 @@ func (s *liveStream) fetch(ctx context.Context) error {
 	}
 	s.fetched, s.page, s.next = true, resp.Entries, resp.NextCursor
 	s.i = min(s.skip, len(s.page))
+	// The page may have changed since the count was taken (a record removed
+	// upstream, a page cache refill): never skip an entry past the last key
+	// served; the key check in peek drops the ones already passed.
+	for s.i > 0 && s.after.Name != "" && s.after.Less(s.page[s.i-1].Key()) {
+		s.i--
+	}
 	s.stale = s.stale || resp.Stale
 	return nil
+}
+
+// minUpstreamSearch is the shortest search the official registry accepts
+// (in runes, after trimming); a shorter one is a 422 there.
+const minUpstreamSearch = 3
+
+// upstreamSearch is the search to forward: mcpfed accepts any length, so a
+// search the upstream would refuse is not sent, and the merge applies it
+// to what the upstream lists (Query.matches) instead.
+func upstreamSearch(search string) string {
+	if utf8.RuneCountInString(strings.TrimSpace(search)) < minUpstreamSearch {
+		return ""
+	}
+	return search
 }
 
 func (s *liveStream) advance() {

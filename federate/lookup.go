@@ -3,6 +3,7 @@ package federate
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -67,7 +68,7 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 			if answers[i].Stale {
 				rep.stale(b.name)
 			}
-			return answers[i].Entries, rep, nil
+			return newestFirst(answers[i].Entries), rep, nil
 		case errs[i] == nil || errors.Is(errs[i], upstream.ErrNotFound):
 			// Not held here: the next source may own it.
 		default:
@@ -76,6 +77,20 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 		}
 	}
 	return nil, rep, notFound("server %q", name)
+}
+
+// newestFirst puts a live source's versions in the order the API promises
+// (newest publication first) whatever order the upstream sent; equal times
+// keep the upstream's order. The entries are shared with the page cache,
+// so a copy is sorted.
+func newestFirst(entries []*upstream.Entry) []*upstream.Entry {
+	byRecency := func(a, b *upstream.Entry) int { return b.PublishedAt.Compare(a.PublishedAt) }
+	if slices.IsSortedFunc(entries, byRecency) {
+		return entries
+	}
+	out := slices.Clone(entries)
+	slices.SortStableFunc(out, byRecency)
+	return out
 }
 
 // Versions returns every version of name held by its owner, newest

@@ -35,10 +35,10 @@ type MirrorOptions struct {
 	StateDir string
 	// Instrument wraps the upstream calls with metrics (may be nil).
 	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
-	Admit    func(*upstream.Entry) bool
-	Clock    func() time.Time
-	Logger   *slog.Logger
-	OnLoad   func(upstream.SourceStatus, time.Duration)
+	Admit      func(*upstream.Entry) bool
+	Clock      func() time.Time
+	Logger     *slog.Logger
+	OnLoad     func(upstream.SourceStatus, time.Duration)
 }
 
 // ErrCrawlTooLarge is a crawl that passed one of its bounds.
