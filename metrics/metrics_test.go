@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -73,4 +74,44 @@ func gather(t *testing.T, m *Metrics) string {
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Body.String()
+}
+
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	m := New()
+	var logs strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	h := m.Middleware(AccessLog(logger, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r, "/v0.1/servers")
+		if RequestID(r.Context()) == "" {
+			t.Error("no request id in the context")
+		}
+		_, _ = w.Write([]byte("hello"))
+	})))
+	for _, tc := range []struct{ sent, want string }{
+		{"abc-123", "abc-123"},
+		{"bad id with spaces", ""},
+		{"", ""},
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/v0.1/servers?search=x", nil)
+		req.Header.Set("Authorization", "Bearer very-secret")
+		if tc.sent != "" {
+			req.Header.Set(HeaderRequestID, tc.sent)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get(HeaderRequestID)
+		if tc.want != "" && got != tc.want || tc.want == "" && (got == "" || got == tc.sent) {
+			t.Errorf("sent %q: response id %q", tc.sent, got)
+		}
+	}
+	out := logs.String()
+	for _, want := range []string{`"msg":"request"`, `"request_id":"abc-123"`, `"route":"/v0.1/servers"`, `"status":200`, `"bytes":5`, `"method":"GET"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("access log lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "very-secret") {
+		t.Error("a credential reached the log")
+	}
 }

@@ -22,10 +22,12 @@ import (
 // Config is mcpfed's configuration. Precedence: defaults < file
 // (MCPFED_CONFIG or -config) < environment (MCPFED_*) < flags.
 type Config struct {
-	Listen          string        `yaml:"listen" env:"LISTEN_ADDR"`
-	StateDir        string        `yaml:"stateDir" env:"STATE_DIR"`
-	LogFormat       string        `yaml:"logFormat" env:"LOG_FORMAT"`
-	LogLevel        string        `yaml:"logLevel" env:"LOG_LEVEL"`
+	Listen    string `yaml:"listen" env:"LISTEN_ADDR"`
+	StateDir  string `yaml:"stateDir" env:"STATE_DIR"`
+	LogFormat string `yaml:"logFormat" env:"LOG_FORMAT"`
+	LogLevel  string `yaml:"logLevel" env:"LOG_LEVEL"`
+	// AccessLog logs one line per request.
+	AccessLog       bool          `yaml:"accessLog" env:"ACCESS_LOG"`
 	CacheMaxAge     time.Duration `yaml:"cacheMaxAge" env:"CACHE_MAX_AGE"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout" env:"SHUTDOWN_TIMEOUT"`
 	// RequestTimeout bounds the fan-out of one request to live sources.
@@ -165,6 +167,7 @@ func defaultConfig() Config {
 		StateDir:        defaultStateDir(),
 		LogFormat:       "json",
 		LogLevel:        "info",
+		AccessLog:       true,
 		CacheMaxAge:     defaultCacheMaxAge,
 		ShutdownTimeout: defaultShutdownTimeout,
 		RequestTimeout:  defaultRequestTimeout,

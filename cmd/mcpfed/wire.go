@@ -90,7 +90,11 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 	if err != nil {
 		return nil, err
 	}
-	g.handler = g.metrics.Middleware(g.api.Handler())
+	h := g.api.Handler()
+	if cfg.AccessLog {
+		h = metrics.AccessLog(logger, h)
+	}
+	g.handler = g.metrics.Middleware(h)
 	return g, nil
 }
 
