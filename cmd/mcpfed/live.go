@@ -30,7 +30,7 @@ func (r *liveRunner) Name() string { return r.live.Name() }
 // Load fetches the first page once and records the outcome.
 func (r *liveRunner) Load(ctx context.Context) error {
 	start := r.clock()
-	resp, err := r.live.Fetch(ctx, upstream.Request{Op: upstream.OpList, Limit: r.live.PageSize()})
+	resp, err := r.live.Fetch(ctx, r.live.FirstPage())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := &r.status

@@ -147,6 +147,13 @@ func (l *Live) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respons
 	return resp, err
 }
 
+// FirstPage is the request the engine makes for an unfiltered listing's
+// first page (deleted versions included: the merge hides them itself), so
+// warming it warms what the first client asks for.
+func (l *Live) FirstPage() upstream.Request {
+	return upstream.Request{Op: upstream.OpList, Limit: l.pageSize, IncludeDeleted: true}
+}
+
 // Served reports whether the upstream has answered at least once.
 func (l *Live) Served() bool { return l.served.Load() }
 
@@ -157,7 +164,7 @@ func (l *Live) Breaker() *Breaker { return l.breaker }
 // required source becomes ready and the first client finds a warm cache.
 func (l *Live) Warm(ctx context.Context, retry time.Duration) {
 	for {
-		if _, err := l.Fetch(ctx, upstream.Request{Op: upstream.OpList, Limit: l.pageSize}); err == nil {
+		if _, err := l.Fetch(ctx, l.FirstPage()); err == nil {
 			return
 		}
 		t := time.NewTimer(retry)

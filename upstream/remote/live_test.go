@@ -315,7 +315,7 @@ func TestLiveWarm(t *testing.T) {
 			l := newLive(t, r, newClock(), func(o *LiveOptions) { o.PageSize = tt.pageSize })
 			l.Warm(ctxTimeout(t, 5*time.Second), 10*time.Millisecond)
 			log := r.Log()
-			if len(log) != 1 || log[0].URL.Query().Get("limit") != strconv.Itoa(tt.want) || l.PageSize() != tt.want {
+			if len(log) != 1 || log[0].URL.Query().Get("limit") != strconv.Itoa(tt.want) || log[0].URL.Query().Get("include_deleted") != "true" || l.PageSize() != tt.want {
 				t.Errorf("PageSize %d: Warm sent %v, PageSize() %d; want limit=%d", tt.pageSize, log, l.PageSize(), tt.want)
 			}
 		})
