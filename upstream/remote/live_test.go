@@ -283,7 +283,7 @@ func TestLiveWarm(t *testing.T) {
 			t.Errorf("Warm made %d requests, want 3 (two failures, one success)", n)
 		}
 		// The first page a client asks for is now cached.
-		if _, err := l.Fetch(ctxTimeout(t, 5*time.Second), upstream.Request{Op: upstream.OpList, Limit: l.PageSize()}); err != nil {
+		if _, err := l.Fetch(ctxTimeout(t, 5*time.Second), l.FirstPage()); err != nil {
 			t.Fatal(err)
 		}
 		if n := r.Requests(); n != 3 {
