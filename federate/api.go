@@ -39,8 +39,10 @@ type APIOptions struct {
 	Metrics *metrics.Metrics
 	// ResponseCache keeps encoded answers; zero MaxEntries disables it.
 	ResponseCache ResponseCacheOptions
-	Clock         func() time.Time
-	Logger        *slog.Logger
+	// Admin enables the operator endpoints under ExtensionPath.
+	Admin  AdminOptions
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // ResponseCacheOptions bound the response cache. Keys include the revision
@@ -92,6 +94,7 @@ func NewAPI(o APIOptions) (*API, error) {
 	a.route("/readyz", "/readyz", a.readyz)
 	a.route("/openapi.yaml", "/openapi.yaml", a.serveOpenAPI)
 	for _, p := range APIPrefixes {
+		a.registerAdmin(p)
 		a.registerAPI(p, p, 3, nil)
 		a.registerAPI("/registry/{view}"+p, "/registry/{view}"+p, 5, a.lookupView)
 	}

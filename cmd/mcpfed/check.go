@@ -28,18 +28,34 @@ func check(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 	defer g.close()
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	statuses := g.loadAll(ctx)
+	g.loadAll(ctx)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SOURCE\tKIND\tENTRIES\tSTATE\tREVISION\tERROR")
+	fmt.Fprintln(tw, "SOURCE\tKIND\tENTRIES\tSTATE\tREVISION\tLAST-SUCCESS\tERROR")
 	code := exitOK
-	for i, st := range statuses {
-		if st.LastError != "" {
+	for _, r := range g.reports() {
+		if r.LastError != "" {
 			code = exitFailure
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", st.Name, cfg.Sources[i].Kind, st.Entries, st.State(), orDash(st.Revision), orDash(st.LastError))
+		rev := r.Revision
+		if r.Commit != "" {
+			rev = "commit " + r.Commit[:min(12, len(r.Commit))]
+		}
+		last := "-"
+		if r.LastSuccess != nil {
+			last = r.LastSuccess.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, kindLabel(r), r.Entries, r.State, orDash(rev), last, orDash(r.LastError))
 	}
 	_ = tw.Flush()
 	return code
+}
+
+// kindLabel names the kind, with the mode of an api source.
+func kindLabel(r federate.SourceReport) string {
+	if r.Mode != "" {
+		return r.Kind + "/" + r.Mode
+	}
+	return r.Kind
 }
 
 func orDash(s string) string {

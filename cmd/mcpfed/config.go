@@ -38,6 +38,16 @@ type Config struct {
 	Sources []SourceConfig `yaml:"sources"`
 	// Views are named filtered views served under /registry/{name}/v0.1.
 	Views []ViewConfig `yaml:"views"`
+	// Admin enables operator endpoints.
+	Admin AdminConfig `yaml:"admin" envPrefix:"ADMIN_"`
+}
+
+// AdminConfig enables the manual resync endpoint
+// (POST /v0.1/x/io.github.mcpfed/sources/{name}/resync).
+type AdminConfig struct {
+	Resync bool `yaml:"resync" env:"RESYNC"`
+	// TokenFile holds the bearer token the endpoint demands.
+	TokenFile string `yaml:"tokenFile" env:"TOKEN_FILE"`
 }
 
 // SourceConfig is one source. Field names are fixed by DESIGN.md.

@@ -99,7 +99,7 @@ func TestCheckReportsLiveSource(t *testing.T) {
 		t.Errorf("code = %d with a dead source", code)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if f := strings.Fields(lines[1]); len(f) < 4 || f[0] != "reg" || f[1] != "api" || f[2] != "4" || f[3] != "ok" {
+	if f := strings.Fields(lines[1]); len(f) < 4 || f[0] != "reg" || f[1] != "api/live" || f[2] != "4" || f[3] != "ok" {
 		t.Errorf("live row = %q", lines[1])
 	}
 	if f := strings.Fields(lines[2]); len(f) < 4 || f[0] != "dead" || f[3] != "failed" {

@@ -84,6 +84,7 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 		ResponseCache: federate.ResponseCacheOptions{
 			MaxEntries: cfg.ResponseCache.MaxEntries, MaxBytes: cfg.ResponseCache.MaxBytes, TTL: cfg.ResponseCache.TTL,
 		},
+		Admin:  g.adminOptions(),
 		Clock:  clock,
 		Logger: logger,
 	})
