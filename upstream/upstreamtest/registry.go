@@ -1,6 +1,7 @@
 package upstreamtest
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,7 +19,7 @@ type Registry struct {
 	// Server is the underlying test server.
 	Server *httptest.Server
 
-	t                 testing.TB
+	t                 reporter
 	prefix            string
 	now               func() time.Time
 	emptyTrailingPage bool
@@ -82,9 +83,32 @@ func WithEmptyTrailingPage() Option {
 	return func(r *Registry) { r.emptyTrailingPage = true }
 }
 
+// reporter is where dataset methods report a misuse: the test, or (for
+// programs such as the load command) a panic.
+type reporter interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // New starts a registry on 127.0.0.1 and closes it when the test ends.
 func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
+	r, err := start(t, opts)
+	if err != nil {
+		t.Fatalf("upstreamtest: %v", err)
+		return nil
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Start starts a registry on 127.0.0.1 for a program (the load command);
+// the caller closes it. Misuse of the dataset methods panics.
+func Start(opts ...Option) (*Registry, error) {
+	return start(panicReporter{}, opts)
+}
+
+func start(t reporter, opts []Option) (*Registry, error) {
 	r := &Registry{
 		t:    t,
 		now:  time.Now,
@@ -97,15 +121,19 @@ func New(t testing.TB, opts ...Option) *Registry {
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("upstreamtest: listen: %v", err)
-		return nil
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	r.Server = &httptest.Server{Listener: ln, Config: &http.Server{Handler: r}}
 	r.Server.Start()
 	r.URL = r.Server.URL + r.prefix
-	t.Cleanup(r.Close)
-	return r
+	return r, nil
 }
+
+type panicReporter struct{}
+
+func (panicReporter) Helper() {}
+
+func (panicReporter) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
 // Close stops the server. In-flight delayed or dripping responses are cut
 // short so Close never waits on a fault. Safe to call more than once.
