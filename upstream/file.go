@@ -113,21 +113,7 @@ func NewFileSource(opts FileOptions) *FileSource {
 // Run serves the persisted snapshot if there is one, loads at once, then
 // checks for changes every Interval until ctx ends.
 func (s *FileSource) Run(ctx context.Context) {
-	s.Restore()
-	_ = s.Load(ctx) // reported through status, log and metrics
-	if s.opts.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.opts.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = s.Load(ctx)
-		}
-	}
+	RunLoop(ctx, s.opts.Interval, s.Restore, s.Load)
 }
 
 // Load reads the source once. It returns nil when the content is unchanged.

@@ -155,3 +155,24 @@ func (h *Holder) Restore() bool {
 	h.o.Logger.Info("serving persisted snapshot until the first sync", "source", h.o.Name, "entries", st.Snapshot.Len(), "saved_at", st.SavedAt)
 	return true
 }
+
+// RunLoop is the life of a snapshot source: serve the persisted snapshot
+// (restore), load at once, then load every interval until ctx ends. A zero
+// interval loads once.
+func RunLoop(ctx context.Context, interval time.Duration, restore func() bool, load func(context.Context) error) {
+	restore()
+	_ = load(ctx) // reported through status, log and metrics
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = load(ctx)
+		}
+	}
+}

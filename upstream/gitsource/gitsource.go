@@ -235,21 +235,7 @@ func (s *Source) Commit() string {
 // Run serves the persisted snapshot if there is one, loads at once, then
 // checks the remote ref every Interval until ctx ends.
 func (s *Source) Run(ctx context.Context) {
-	s.Restore()
-	_ = s.Load(ctx) // reported through status, log and metrics
-	if s.o.Interval <= 0 {
-		return
-	}
-	t := time.NewTicker(s.o.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = s.Load(ctx)
-		}
-	}
+	upstream.RunLoop(ctx, s.o.Interval, s.Restore, s.Load)
 }
 
 // Load checks the remote once, fetching and installing a new commit when

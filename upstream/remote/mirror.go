@@ -115,18 +115,7 @@ func setDefault[T int | int64 | time.Duration](v *T, def T) {
 // Run serves the persisted copy if there is one, syncs at once, then polls
 // every Interval until ctx ends.
 func (m *Mirror) Run(ctx context.Context) {
-	m.Restore()
-	_ = m.Load(ctx) // reported through status, log and metrics
-	t := time.NewTicker(m.o.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = m.Load(ctx)
-		}
-	}
+	upstream.RunLoop(ctx, m.o.Interval, m.Restore, m.Load)
 }
 
 // Load syncs once: a full crawl when there is no complete copy yet or a
