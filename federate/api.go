@@ -154,9 +154,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views v
 		writeError(w, err)
 		return
 	}
-	values, err := url.ParseQuery(r.URL.RawQuery)
+	values, err := strictQuery(r)
 	if err != nil {
-		writeError(w, badRequest("malformed query string: %v", err))
+		writeError(w, err)
 		return
 	}
 	q, err := ParseListQuery(values)
@@ -232,11 +232,9 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 		writeError(w, err)
 		return
 	}
-	// Parsed strictly, as for the list: r.URL.Query() would silently drop a
-	// malformed pair and with it an include_deleted the client did send.
-	values, err := url.ParseQuery(r.URL.RawQuery)
+	values, err := strictQuery(r)
 	if err != nil {
-		writeError(w, badRequest("malformed query string: %v", err))
+		writeError(w, err)
 		return
 	}
 	includeDeleted, err := ParseBool(values, "include_deleted")
@@ -285,6 +283,17 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 	default:
 		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path)
 	}
+}
+
+// strictQuery parses the query string, failing on malformed pairs that
+// r.URL.Query() would silently drop (and with them a parameter the client
+// did send).
+func strictQuery(r *http.Request) (url.Values, error) {
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("malformed query string: %v", err)
+	}
+	return values, nil
 }
 
 func unescape(s string) (string, error) {

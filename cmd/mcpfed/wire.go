@@ -159,11 +159,7 @@ func (g *gateway) newLive(sc SourceConfig, f *filter.Filter, logger *slog.Logger
 	name := sc.Name
 	g.metrics.SourceStarted(name)
 	return remote.NewLive(remote.LiveOptions{
-		Client: remote.ClientOptions{
-			Source: name, BaseURL: sc.URL, APIVersion: sc.APIVersion,
-			TokenFile: sc.TokenFile, UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile,
-			Headers: sc.Headers, MaxBytes: sc.MaxBytes, Timeout: sc.Timeout, Clock: clock, Logger: logger,
-		},
+		Client: clientOptions(sc, logger, clock),
 		Breaker: remote.BreakerOptions{
 			Failures: sc.Breaker.Failures, OpenFor: sc.Breaker.OpenFor, HalfOpenRequests: sc.Breaker.HalfOpenRequests,
 			OnStateChange: func(source string, to gobreaker.State) {
@@ -171,11 +167,7 @@ func (g *gateway) newLive(sc SourceConfig, f *filter.Filter, logger *slog.Logger
 				g.metrics.BreakerState(source, breakerGauge(to))
 			},
 		},
-		RateLimit: remote.RateLimitOptions{
-			PerMinute: sc.RateLimit.PerMinute, Burst: sc.RateLimit.Burst, Retries: *sc.RateLimit.Retries,
-			OnLimited: func() { g.metrics.RateLimited(name) },
-			OnRetry:   func() { g.metrics.Retried(name) },
-		},
+		RateLimit: g.rateLimitOptions(sc),
 		PageCache: remote.PageCacheOptions{
 			MaxEntries: sc.Cache.MaxEntries, MaxBytes: sc.Cache.MaxBytes, Fresh: sc.Cache.Fresh, Stale: sc.Cache.Stale,
 			FlightTimeout: sc.Timeout,
@@ -191,21 +183,31 @@ func (g *gateway) newMirror(sc SourceConfig, f *filter.Filter, logger *slog.Logg
 	name := sc.Name
 	g.metrics.SourceStarted(name)
 	return remote.NewMirror(remote.MirrorOptions{
-		Client: remote.ClientOptions{
-			Source: name, BaseURL: sc.URL, APIVersion: sc.APIVersion,
-			TokenFile: sc.TokenFile, UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile,
-			Headers: sc.Headers, MaxBytes: sc.MaxBytes, Timeout: sc.Timeout, Clock: clock, Logger: logger,
-		},
-		RateLimit: remote.RateLimitOptions{
-			PerMinute: sc.RateLimit.PerMinute, Burst: sc.RateLimit.Burst, Retries: *sc.RateLimit.Retries,
-			OnLimited: func() { g.metrics.RateLimited(name) },
-			OnRetry:   func() { g.metrics.Retried(name) },
-		},
-		Interval: sc.Interval, ResyncEvery: sc.ResyncEvery, Overlap: sc.Overlap, PageSize: sc.PageSize,
+		Client:    clientOptions(sc, logger, clock),
+		RateLimit: g.rateLimitOptions(sc),
+		Interval:  sc.Interval, ResyncEvery: sc.ResyncEvery, Overlap: sc.Overlap, PageSize: sc.PageSize,
 		MaxPages: sc.Crawl.MaxPages, MaxEntries: sc.Crawl.MaxEntries, MaxBytes: sc.Crawl.MaxBytes,
 		StateDir: g.cfg.StateDir, Admit: f.Match, Clock: clock, Logger: logger, OnLoad: g.metrics.SourceLoaded,
 		Instrument: g.metrics.InstrumentFetcher,
 	})
+}
+
+// clientOptions is how an api source (live or mirror) talks to its upstream.
+func clientOptions(sc SourceConfig, logger *slog.Logger, clock func() time.Time) remote.ClientOptions {
+	return remote.ClientOptions{
+		Source: sc.Name, BaseURL: sc.URL, APIVersion: sc.APIVersion,
+		TokenFile: sc.TokenFile, UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile,
+		Headers: sc.Headers, MaxBytes: sc.MaxBytes, Timeout: sc.Timeout, Clock: clock, Logger: logger,
+	}
+}
+
+// rateLimitOptions is an api source's outbound budget, counted in metrics.
+func (g *gateway) rateLimitOptions(sc SourceConfig) remote.RateLimitOptions {
+	return remote.RateLimitOptions{
+		PerMinute: sc.RateLimit.PerMinute, Burst: sc.RateLimit.Burst, Retries: *sc.RateLimit.Retries,
+		OnLimited: func() { g.metrics.RateLimited(sc.Name) },
+		OnRetry:   func() { g.metrics.Retried(sc.Name) },
+	}
 }
 
 func breakerGauge(s gobreaker.State) int {
