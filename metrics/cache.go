@@ -64,3 +64,35 @@ func (o CacheObserver) Evicted(cache string) { o.c.evictions.WithLabelValues(cac
 
 // Shared counts a caller served by another's flight.
 func (o CacheObserver) Shared(group string) { o.c.shared.WithLabelValues(group).Inc() }
+
+// Instance returns the observer of one cache among several that share a
+// name (one page cache per live source): their sizes add up under the
+// name instead of overwriting each other.
+func (o CacheObserver) Instance() *InstanceObserver { return &InstanceObserver{CacheObserver: o} }
+
+// InstanceObserver reports one cache's size as its change since the last
+// report. A cache reports under its own lock, so reports do not interleave.
+type InstanceObserver struct {
+	CacheObserver
+	entries int
+	bytes   int64
+}
+
+// Size adds the change of this cache's size to the shared gauges.
+func (o *InstanceObserver) Size(cache string, entries int, bytes int64) {
+	o.c.entries.WithLabelValues(cache).Add(float64(entries - o.entries))
+	o.c.bytes.WithLabelValues(cache).Add(float64(bytes - o.bytes))
+	o.entries, o.bytes = entries, bytes
+}
+
+// Started exports a cache's and its singleflight group's series at zero,
+// so dashboards and alerts see zeros rather than gaps.
+func (o CacheObserver) Started(cache, group string) {
+	for _, r := range []string{"hit_fresh", "hit_stale", "miss"} {
+		o.c.requests.WithLabelValues(cache, r).Add(0)
+	}
+	o.c.evictions.WithLabelValues(cache).Add(0)
+	o.c.entries.WithLabelValues(cache).Add(0)
+	o.c.bytes.WithLabelValues(cache).Add(0)
+	o.c.shared.WithLabelValues(group).Add(0)
+}

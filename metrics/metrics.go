@@ -39,6 +39,7 @@ type Metrics struct {
 
 	partialResponses *prometheus.CounterVec
 	mergeDuration    prometheus.Histogram
+	sourceInfo       *prometheus.GaugeVec
 
 	up    upstreamCollectors
 	cache cacheCollectors
@@ -86,6 +87,10 @@ func NewWith(reg prometheus.Registerer, gatherer prometheus.Gatherer) *Metrics {
 			Namespace: namespace, Name: "partial_responses_total",
 			Help: "Answers served without every source (X-Federation-Complete: false).",
 		}, []string{"handler"}),
+		sourceInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "source_info",
+			Help: "Always 1: each configured source with its kind, mode (api sources) and whether it is required.",
+		}, []string{"source", "kind", "mode", "required"}),
 		mergeDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "merge_duration_seconds",
 			Help:    "Time spent merging source streams into one page.",
@@ -94,7 +99,7 @@ func NewWith(reg prometheus.Registerer, gatherer prometheus.Gatherer) *Metrics {
 	}
 	m.up, m.cache = newUpstreamCollectors(), newCacheCollectors()
 	reg.MustRegister(m.httpDuration, m.inFlight, m.sourceEntries, m.sourceLastSuccess,
-		m.sourceSyncDuration, m.sourceSyncFailures, m.partialResponses, m.mergeDuration)
+		m.sourceSyncDuration, m.sourceSyncFailures, m.partialResponses, m.mergeDuration, m.sourceInfo)
 	reg.MustRegister(m.up.all()...)
 	reg.MustRegister(m.cache.all()...)
 	return m
@@ -117,6 +122,14 @@ func (m *Metrics) SourceLoaded(st upstream.SourceStatus, took time.Duration) {
 	if !st.LastSuccess.IsZero() {
 		m.sourceLastSuccess.WithLabelValues(st.Name).Set(float64(st.LastSuccess.UnixNano()) / 1e9)
 	}
+}
+
+// SourceConfigured exports a source's static description
+// (mcpfed_source_info) and its load series at zero.
+func (m *Metrics) SourceConfigured(source, kind, mode string, required bool) {
+	m.sourceInfo.WithLabelValues(source, kind, mode, strconv.FormatBool(required)).Set(1)
+	m.sourceSyncFailures.WithLabelValues(source).Add(0)
+	m.sourceEntries.WithLabelValues(source).Add(0)
 }
 
 // Partial counts an answer that lacked some sources.

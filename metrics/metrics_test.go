@@ -115,3 +115,28 @@ func TestAccessLog(t *testing.T) {
 		t.Error("a credential reached the log")
 	}
 }
+
+// TestCacheInstancesAddUp: page caches of several sources share the
+// cache="page" series; their sizes add up instead of overwriting.
+func TestCacheInstancesAddUp(t *testing.T) {
+	t.Parallel()
+	m := New()
+	a, b := m.Cache().Instance(), m.Cache().Instance()
+	a.Size("page", 3, 300)
+	b.Size("page", 5, 500)
+	a.Size("page", 1, 100) // a shrank
+	m.Cache().Started("response", "response")
+	m.SourceConfigured("official", "api", "mirror", true)
+	out := gather(t, m)
+	for _, want := range []string{
+		`mcpfed_cache_entries{cache="page"} 6`,
+		`mcpfed_cache_bytes{cache="page"} 600`,
+		`mcpfed_cache_requests_total{cache="response",result="hit_stale"} 0`,
+		`mcpfed_singleflight_shared_total{group="response"} 0`,
+		`mcpfed_source_info{kind="api",mode="mirror",required="true",source="official"} 1`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -47,7 +47,12 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 	var members []federate.Member
 	reserved := map[string][]string{}
 	var order []string
+	g.metrics.Cache().Started("response", "response")
 	for _, sc := range cfg.Sources {
+		g.metrics.SourceConfigured(sc.Name, sc.Kind, sc.Mode, sc.Required)
+		if sc.Kind == "api" && sc.Mode == "live" {
+			g.metrics.Cache().Started("page", "page")
+		}
 		m, src, err := g.newSource(sc, logger, clock)
 		if err != nil {
 			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
@@ -175,7 +180,7 @@ func (g *gateway) newLive(sc SourceConfig, f *filter.Filter, logger *slog.Logger
 		PageSize:      sc.PageSize,
 		Clock:         clock,
 		Instrument:    g.metrics.InstrumentFetcher,
-		CacheObserver: g.metrics.Cache(),
+		CacheObserver: g.metrics.Cache().Instance(),
 	})
 }
 

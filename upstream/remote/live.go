@@ -34,7 +34,7 @@ type Cached struct {
 }
 
 // NewCached wraps next with a page cache.
-func NewCached(next upstream.Fetcher, source string, o PageCacheOptions, clock func() time.Time, obs cache.Observer) *Cached {
+func NewCached(next upstream.Fetcher, o PageCacheOptions, clock func() time.Time, obs cache.Observer) *Cached {
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = 1000 // cache.New panics on zero; the other options all default too
 	}
@@ -128,7 +128,7 @@ func NewLive(o LiveOptions) (*Live, error) {
 	if o.Instrument != nil {
 		f = o.Instrument(o.Client.Source, f)
 	}
-	cached := NewCached(f, o.Client.Source, o.PageCache, o.Clock, o.CacheObserver)
+	cached := NewCached(f, o.PageCache, o.Clock, o.CacheObserver)
 	return &Live{name: o.Client.Source, pageSize: o.PageSize, fetch: cached, cached: cached, breaker: br}, nil
 }
 
