@@ -7,7 +7,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: run build test lint vet staticcheck fmt-check fuzz tools
+.PHONY: run build test lint vet staticcheck fmt-check fuzz tools bench load soak
 
 ## run: serve the built-in catalogue on :8080 (override with MCPFED_LISTEN_ADDR)
 run:
@@ -46,3 +46,17 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+## bench: the Go benchmarks, briefly (BENCHTIME=100x); compare runs with benchstat
+BENCHTIME ?= 100x
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./upstream/ ./federate/ ./cache/
+
+## load: the load scenarios against a real listening mcpfed and the bare-handler limit (not part of test)
+LOAD_FLAGS ?=
+load:
+	$(GO) run ./cmd/mcpfed-load $(LOAD_FLAGS)
+
+## soak: the 5-minute soak with a flapping upstream
+soak:
+	$(GO) run ./cmd/mcpfed-load -scenario soak -d 5m $(LOAD_FLAGS)

@@ -19,15 +19,18 @@ type stream interface {
 }
 
 // snapshotStream walks a snapshot: every entry, or only each name's latest.
+// With a search it jumps from match to match through the snapshot's search
+// index instead of visiting every entry.
 type snapshotStream struct {
 	name   string
 	snap   *upstream.Snapshot
 	latest bool
+	search string
 	i      int
 }
 
-func newSnapshotStream(b bound, latest bool, after upstream.Key) *snapshotStream {
-	s := &snapshotStream{name: b.name, snap: b.snap, latest: latest}
+func newSnapshotStream(b bound, latest bool, search string, after upstream.Key) *snapshotStream {
+	s := &snapshotStream{name: b.name, snap: b.snap, latest: latest, search: search}
 	if latest {
 		s.i = b.snap.SeekLatestAfter(after)
 	} else {
@@ -40,10 +43,16 @@ func (s *snapshotStream) source() string { return s.name }
 
 func (s *snapshotStream) peek(context.Context) (*upstream.Entry, error) {
 	if s.latest {
+		if s.search != "" {
+			s.i = s.snap.NextLatestMatch(s.i, s.search)
+		}
 		if s.i < s.snap.LatestCount() {
 			return s.snap.LatestAt(s.i), nil
 		}
 		return nil, nil
+	}
+	if s.search != "" {
+		s.i = s.snap.NextMatch(s.i, s.search)
 	}
 	if s.i < s.snap.Len() {
 		return s.snap.At(s.i), nil
@@ -87,7 +96,7 @@ func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *R
 			m.streams = append(m.streams, ls)
 			continue
 		}
-		m.streams = append(m.streams, newSnapshotStream(b, q.Version == LatestVersion, after.key()))
+		m.streams = append(m.streams, newSnapshotStream(b, q.Version == LatestVersion, q.Search, after.key()))
 	}
 	return m
 }

@@ -89,10 +89,11 @@ func ParseListQuery(v url.Values) (Query, error) {
 	if !utf8.ValidString(search) {
 		return q, badRequest("search is not valid UTF-8")
 	}
-	// Entries index name, title and description as one NUL-separated
-	// string; a NUL in the needle would match across two fields.
-	if strings.ContainsRune(search, 0) {
-		return q, badRequest("search must not contain NUL")
+	// Entries index name, title and description as one string with
+	// control characters between fields and entries; a needle holding one
+	// could match across two of them.
+	if strings.ContainsFunc(search, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return q, badRequest("search must not contain control characters")
 	}
 	if utf8.RuneCountInString(search) > maxSearchRunes {
 		return q, badRequest("search is longer than %d characters", maxSearchRunes)

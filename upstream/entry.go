@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -295,57 +296,63 @@ func ParseStatus(s string) (model.Status, error) {
 // HasOfficialMeta reports whether the entry arrived with its own official block.
 func (e *Entry) HasOfficialMeta() bool { return e.hasOfficial }
 
-// officialWire is the official block as mcpfed writes it: RFC 3339 times,
-// lower-case status, and statusChangedAt/statusMessage/updatedAt only when known.
-type officialWire struct {
-	Status          model.Status `json:"status"`
-	StatusMessage   string       `json:"statusMessage,omitempty"`
-	StatusChangedAt *time.Time   `json:"statusChangedAt,omitempty"`
-	PublishedAt     time.Time    `json:"publishedAt"`
-	UpdatedAt       *time.Time   `json:"updatedAt,omitempty"`
-	IsLatest        bool         `json:"isLatest"`
+// provenanceJSON is the value of ProvenanceMetaKey for a source.
+func provenanceJSON(source string) []byte {
+	name, _ := json.Marshal(source) // a string: cannot fail
+	return append(append([]byte(`{"source":`), name...), '}')
 }
 
-type provenanceWire struct {
-	Source string `json:"source"`
-}
+const serverPrefix = `{"server":`
 
-// encode builds the ServerResponse bytes: {"server":…,"_meta":{official,…extra,provenance}}.
-func (e *Entry) encode() {
-	off := officialWire{
-		Status:        e.Status,
-		StatusMessage: e.StatusMessage,
-		PublishedAt:   e.PublishedAt.UTC(),
-		IsLatest:      e.IsLatest,
+// encode builds the ServerResponse bytes:
+// {"server":…,"_meta":{official,…extra,provenance}}. The official block has
+// RFC 3339 times, a lower-case status, and statusChangedAt, statusMessage
+// and updatedAt only when known. Server is then re-pointed into the
+// encoding, so the body is held once.
+func (e *Entry) encode(provenance []byte) {
+	size := len(serverPrefix) + len(e.Server) + len(OfficialMetaKey) + len(ProvenanceMetaKey) + len(provenance) + len(e.StatusMessage) + 200
+	for _, f := range e.ExtraMeta {
+		size += len(f.Key) + len(f.Value) + 8
+	}
+	b := make([]byte, 0, size)
+	b = append(b, serverPrefix...)
+	b = append(b, e.Server...)
+	b = append(b, `,"_meta":{"`+OfficialMetaKey+`":{"status":"`...)
+	b = append(b, e.Status...)
+	b = append(b, '"')
+	if e.StatusMessage != "" {
+		msg, _ := json.Marshal(e.StatusMessage) // a string: cannot fail
+		b = append(b, `,"statusMessage":`...)
+		b = append(b, msg...)
 	}
 	if !e.StatusChangedAt.IsZero() {
-		t := e.StatusChangedAt.UTC()
-		off.StatusChangedAt = &t
+		b = appendTime(append(b, `,"statusChangedAt":`...), e.StatusChangedAt)
 	}
+	b = appendTime(append(b, `,"publishedAt":`...), e.PublishedAt)
 	if !e.UpdatedAt.IsZero() {
-		t := e.UpdatedAt.UTC()
-		off.UpdatedAt = &t
+		b = appendTime(append(b, `,"updatedAt":`...), e.UpdatedAt)
 	}
-	offJSON, _ := json.Marshal(off)                       // plain struct: cannot fail
-	provJSON, _ := json.Marshal(provenanceWire{e.Source}) // plain struct: cannot fail
-
-	var b bytes.Buffer
-	b.Grow(len(e.Server) + len(offJSON) + 128)
-	b.WriteString(`{"server":`)
-	b.Write(e.Server)
-	b.WriteString(`,"_meta":{"` + OfficialMetaKey + `":`)
-	b.Write(offJSON)
+	b = strconv.AppendBool(append(b, `,"isLatest":`...), e.IsLatest)
+	b = append(b, '}')
 	for _, f := range e.ExtraMeta {
-		k, _ := json.Marshal(f.Key)
-		b.WriteByte(',')
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(f.Value)
+		k, _ := json.Marshal(f.Key) // a string: cannot fail
+		b = append(b, ',')
+		b = append(b, k...)
+		b = append(b, ':')
+		b = append(b, f.Value...)
 	}
-	b.WriteString(`,"` + ProvenanceMetaKey + `":`)
-	b.Write(provJSON)
-	b.WriteString(`}}`)
-	e.Encoded = b.Bytes()
+	b = append(b, `,"`+ProvenanceMetaKey+`":`...)
+	b = append(b, provenance...)
+	b = append(b, `}}`...)
+	e.Server = b[len(serverPrefix) : len(serverPrefix)+len(e.Server) : len(serverPrefix)+len(e.Server)]
+	e.Encoded = b
+}
+
+// appendTime writes t as a JSON RFC 3339 string in UTC, as encoding/json would.
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
 }
 
 // splitObject decodes a JSON object into its fields in order, values raw and compacted.

@@ -116,8 +116,9 @@ func (e *StatusError) ClientFault() bool {
 // Seal stamps entries that did not come through a snapshot with their
 // source and builds their encoded form.
 func Seal(source string, entries []*Entry) {
+	prov := provenanceJSON(source)
 	for _, e := range entries {
 		e.Source = source
-		e.encode()
+		e.encode(prov)
 	}
 }

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -16,6 +17,12 @@ type Snapshot struct {
 	entries []*Entry
 	names   []nameRange
 	byName  map[string]int
+	// search is every entry's lower-cased name, title and description, one
+	// after the other, each ended by a newline; starts[i] is where entry
+	// i's text begins. A search scans this one buffer (bytes.Index) instead
+	// of chasing 100,000 pointers.
+	search []byte
+	starts []int32
 	// Revision is a content hash: it changes exactly when what is served changes.
 	Revision string
 	// BuiltAt is when the snapshot was built.
@@ -57,7 +64,7 @@ func BuildSnapshot(source string, entries []*Entry, now time.Time, o SnapshotOpt
 		cp := *e
 		sorted[i] = &cp
 	}
-	slices.SortStableFunc(sorted, func(a, b *Entry) int { return a.Key().Compare(b.Key()) })
+	slices.SortFunc(sorted, func(a, b *Entry) int { return a.Key().Compare(b.Key()) }) // keys are unique (checked below)
 	s := &Snapshot{entries: sorted, byName: make(map[string]int), BuiltAt: now}
 	for i := 0; i < len(sorted); {
 		j := i + 1
@@ -81,14 +88,61 @@ func BuildSnapshot(source string, entries []*Entry, now time.Time, o SnapshotOpt
 		i = j
 	}
 	h := sha256.New()
+	prov := provenanceJSON(source)
 	for _, e := range sorted {
 		e.Source = source
-		e.encode()
+		e.encode(prov)
 		h.Write(e.Encoded)
 		h.Write([]byte{0})
 	}
 	s.Revision = hex.EncodeToString(h.Sum(nil)[:12])
+	s.indexSearch()
 	return s, nil
+}
+
+func (s *Snapshot) indexSearch() {
+	size := 0
+	for _, e := range s.entries {
+		size += len(e.search) + 1
+	}
+	s.search = make([]byte, 0, size)
+	s.starts = make([]int32, len(s.entries))
+	for i, e := range s.entries {
+		s.starts[i] = int32(len(s.search))
+		s.search = append(append(s.search, e.search...), '\n')
+	}
+}
+
+// NextMatch returns the index of the first entry at or after i whose name,
+// title or description contains lowerNeedle (lower-cased, without control
+// characters, so a match cannot span two entries or two fields), or Len().
+func (s *Snapshot) NextMatch(i int, lowerNeedle string) int {
+	if i >= len(s.entries) {
+		return len(s.entries)
+	}
+	k := bytes.Index(s.search[s.starts[i]:], []byte(lowerNeedle))
+	if k < 0 {
+		return len(s.entries)
+	}
+	at := s.starts[i] + int32(k)
+	// The entry whose text holds position at: the last start at or before it.
+	return sort.Search(len(s.starts), func(j int) bool { return s.starts[j] > at }) - 1
+}
+
+// NextLatestMatch is NextMatch over the latest versions: the index (into
+// the name list) of the first name at or after ni whose latest version
+// matches, or LatestCount().
+func (s *Snapshot) NextLatestMatch(ni int, lowerNeedle string) int {
+	if ni >= len(s.names) {
+		return len(s.names)
+	}
+	for j := s.NextMatch(s.names[ni].lo, lowerNeedle); j < len(s.entries); j = s.NextMatch(j+1, lowerNeedle) {
+		n := s.byName[s.entries[j].Name]
+		if s.names[n].latest == j {
+			return n
+		}
+	}
+	return len(s.names)
 }
 
 // markLatest sets IsLatest on exactly one version and returns its offset.

@@ -191,8 +191,27 @@ func (m *Mirror) sync(ctx context.Context, now time.Time) error {
 	if err := m.Install(&upstream.Document{Entries: entries}, now); err != nil {
 		return err
 	}
-	m.all, m.since = next, since
+	m.all, m.since = m.retain(next), since
 	return nil
+}
+
+// retain keeps, for each version, the snapshot's own entry where there is
+// one: its body lives inside its encoding, so the copy the mirror keeps
+// for the next poll costs nothing extra. Versions the filter dropped keep
+// their own entry, without its encoding.
+func (m *Mirror) retain(next map[upstream.Key]*upstream.Entry) map[upstream.Key]*upstream.Entry {
+	snap := m.Snapshot()
+	for k, e := range next {
+		if own := snap.Get(k.Name, k.Version); own != nil {
+			next[k] = own
+		} else if e.Encoded != nil {
+			cp := *e
+			cp.Server = append([]byte(nil), e.Server...)
+			cp.Encoded = nil
+			next[k] = &cp
+		}
+	}
+	return next
 }
 
 // adoptRestored starts polling from a persisted snapshot: its entries are
