@@ -1,0 +1,817 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpfed/mcpfed/upstream/upstreamtest"
+)
+
+// Targets of the issue.
+const (
+	fanoutLatency   = 20 * time.Millisecond
+	fanoutSlack     = 5 * time.Millisecond // cold fan-out: at most slowest upstream + this
+	herdSize        = 1000
+	searchP50Target = 20 * time.Millisecond
+	searchRSSTarget = 400 // MB
+	deadP99Target   = time.Millisecond
+	rateLimitedMax  = time.Second // my reading of "answers still flow"
+	lowConcurrency  = 1           // the second phase of latency scenarios: service time, no queueing
+)
+
+// startFake starts a fake registry on 127.0.0.1 holding n*versions
+// generated entries.
+func startFake(n, versions int, seed uint64) (*upstreamtest.Registry, error) {
+	r, err := upstreamtest.Start(upstreamtest.WithLogLimit(4096))
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLoopback(r.URL); err != nil {
+		r.Close()
+		return nil, err
+	}
+	if n > 0 {
+		r.Generate(n, versions, seed)
+	}
+	return r, nil
+}
+
+// upstream records what a fake received (pages: per path and query, from
+// its request log, which holds the most recent 4096 requests).
+func (sr *ScenarioResult) upstream(phase, name string, r *upstreamtest.Registry, pages bool) UpstreamStat {
+	u := UpstreamStat{Phase: phase, Upstream: name, Requests: r.Requests()}
+	if pages {
+		u.Pages = map[string]int{}
+		for _, q := range r.Log() {
+			u.Pages[q.Key]++
+		}
+	}
+	sr.Upstreams = append(sr.Upstreams, u)
+	return u
+}
+
+func (e *env) load(label string, s *server, clients int, d time.Duration, next func(*Worker) Req) Load {
+	return Load{Label: label, Base: s.URL, PID: s.pid, Clients: clients, Duration: d, Warmup: e.warmup, Timeout: e.timeout, Next: next}
+}
+
+// phases returns the client counts of a latency scenario: -c, and a low
+// concurrency where the machine is not saturated (unless -c is that low).
+func (e *env) phases() []int {
+	if e.clients > lowConcurrency {
+		return []int{e.clients, lowConcurrency}
+	}
+	return []int{e.clients}
+}
+
+func cpuPerRequest(ps ProcStats, r *Result) string {
+	if r.Requests == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0fµs", ps.CPUSec*1e6/float64(r.Requests))
+}
+
+func fmtDur(d time.Duration) string { return fmtMs(ms(d)) }
+
+// ---------------------------------------------------------------- hot
+
+func scenarioHot(ctx context.Context, e *env, sr *ScenarioResult) error {
+	up, err := startFake(1000, 3, 1)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	m, err := e.startMcpfed(ctx, "hot", []Source{{Name: "origin", Kind: "api", Mode: "mirror", URL: up.URL, Required: true, Interval: "1h"}}, nil, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer m.kill()
+	sr.upstream("mirror crawl at start", "origin", up, false)
+	const path = "/v0.1/servers?limit=30"
+	code, hdr, body, err := get(ctx, m.URL+path)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, code, body)
+	}
+	etag, ctype := hdr.Get("Etag"), hdr.Get("Content-Type")
+	sr.note("GET %s: %d bytes, Content-Type %q, ETag %s, X-Federation-Complete %q, Cache-Control %q; the bare server sends the same bytes with ETag, Content-Type and Content-Length",
+		path, len(body), ctype, etag, hdr.Get("X-Federation-Complete"), hdr.Get("Cache-Control"))
+	expect := func(resp *http.Response, n int64) bool {
+		return n == int64(len(body)) && resp.Header.Get("Etag") == etag
+	}
+	next := func(*Worker) Req { return Req{Path: path} }
+
+	b, err := e.startBare(ctx, body, etag, ctype)
+	if err != nil {
+		return err
+	}
+	defer b.kill()
+	lm := e.load("mcpfed", m, e.clients, e.dur, next)
+	lm.Expect = expect
+	lm.BeforeMeasure = func() { up.Reset(); m.resetCPU() }
+	lb := e.load("bare net/http", b, e.clients, e.dur, next)
+	lb.Expect = expect
+	lb.BeforeMeasure = b.resetCPU
+	rs, err := runInterleaved(ctx, []Load{lm, lb}, e.chunk)
+	if err != nil {
+		return err
+	}
+	rm, rb := rs[0], rs[1]
+	sr.Runs = append(sr.Runs, rm, rb)
+	sr.note("mcpfed and the bare server run side by side and are measured in interleaved %s chunks", e.chunk)
+	during := sr.upstream("during the load", "origin", up, false)
+	pm, err := m.finish("mcpfed")
+	sr.Processes = append(sr.Processes, pm)
+	if err != nil {
+		sr.note("mcpfed: %v", err)
+	}
+	pb, err := b.finish("bare net/http")
+	sr.Processes = append(sr.Processes, pb)
+	if err != nil {
+		sr.note("bare server: %v", err)
+	}
+
+	sr.info("throughput mcpfed/bare", fmt.Sprintf("%.2f (%.0f vs %.0f req/s)", rm.Throughput/rb.Throughput, rm.Throughput, rb.Throughput))
+	sr.info("p50 mcpfed/bare", fmt.Sprintf("%.2fx (%s vs %s)", rm.P50Ms/rb.P50Ms, fmtMs(rm.P50Ms), fmtMs(rb.P50Ms)))
+	sr.info("p99 mcpfed/bare", fmt.Sprintf("%.2fx (%s vs %s)", rm.P99Ms/rb.P99Ms, fmtMs(rm.P99Ms), fmtMs(rb.P99Ms)))
+	sr.info("server CPU per request mcpfed/bare", fmt.Sprintf("%s vs %s", cpuPerRequest(pm, rm), cpuPerRequest(pb, rb)))
+	sr.target("upstream requests while hot", "0", strconv.Itoa(during.Requests), during.Requests == 0)
+	failed := rm.ErrorsTotal + rm.non200() + rm.BadBodies
+	sr.target("failed answers (errors, non-200, wrong bodies)", "0", strconv.FormatInt(failed, 10), failed == 0)
+	return nil
+}
+
+// ---------------------------------------------------------------- live fan-out
+
+// liveFakes starts three fakes behind latency and their live sources.
+func liveFakes(latency time.Duration, seed uint64, pageSize int) ([]*upstreamtest.Registry, []Source, error) {
+	var ups []*upstreamtest.Registry
+	var srcs []Source
+	for i := range 3 {
+		r, err := startFake(500, 2, seed+uint64(i))
+		if err != nil {
+			for _, u := range ups {
+				u.Close()
+			}
+			return nil, nil, err
+		}
+		if latency > 0 {
+			r.Inject(upstreamtest.Fault{Latency: latency})
+		}
+		ups = append(ups, r)
+		srcs = append(srcs, Source{Name: fmt.Sprintf("live-%c", 'a'+i), Kind: "api", URL: r.URL, PageSize: pageSize})
+	}
+	return ups, srcs, nil
+}
+
+func closeAll(ups []*upstreamtest.Registry) {
+	for _, u := range ups {
+		u.Close()
+	}
+}
+
+// directLatency times n sequential cold requests straight to a fake.
+func directLatency(ctx context.Context, r *upstreamtest.Registry, n int) (*Hist, error) {
+	h := &Hist{}
+	for i := range n {
+		t0 := time.Now()
+		code, _, _, err := get(ctx, r.URL+"/v0.1/servers?limit=100&include_deleted=true&search=zzdirect"+strconv.Itoa(i))
+		if err != nil {
+			return nil, err
+		}
+		if code != http.StatusOK {
+			return nil, fmt.Errorf("direct request: status %d", code)
+		}
+		h.Record(time.Since(t0))
+	}
+	return h, nil
+}
+
+func scenarioColdFanout(ctx context.Context, e *env, sr *ScenarioResult) error {
+	ups, srcs, err := liveFakes(fanoutLatency, 11, e.pageSize)
+	if err != nil {
+		return err
+	}
+	defer closeAll(ups)
+	// No response cache, and every request distinct, so every request
+	// misses the page cache and fans out to all three upstreams.
+	m, err := e.startMcpfed(ctx, "cold", srcs, map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s"}, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer m.kill()
+	var slowest time.Duration
+	for i, u := range ups {
+		h, err := directLatency(ctx, u, 30)
+		if err != nil {
+			return err
+		}
+		sr.note("%s answered directly (30 sequential requests, no load): p50 %s, max %s", srcs[i].Name, fmtDur(h.Quantile(0.5)), fmtDur(h.Max()))
+		slowest = max(slowest, h.Quantile(0.5))
+	}
+	limit := slowest + fanoutSlack
+	sr.note("slowest upstream p50 = %s, so the target is %s (slowest + %s)", fmtDur(slowest), fmtDur(limit), fanoutSlack)
+
+	var seq atomic.Int64
+	since := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	next := func(*Worker) Req {
+		k := seq.Add(1)
+		if k%2 == 0 {
+			return Req{Path: "/v0.1/servers?limit=30&search=zz" + strconv.FormatInt(k, 36), Class: "search, no match"}
+		}
+		ts := since.Add(time.Duration(k) * time.Microsecond).Format(time.RFC3339Nano)
+		return Req{Path: "/v0.1/servers?limit=30&updated_since=" + url.QueryEscape(ts), Class: "updated_since, 30 entries"}
+	}
+	ports := []int{}
+	for _, u := range ups {
+		ports = append(ports, portOf(u.URL))
+	}
+	for _, c := range e.phases() {
+		label := fmt.Sprintf("mcpfed c=%d", c)
+		l := e.load(label, m, c, e.dur, next)
+		l.BeforeMeasure = func() {
+			for _, u := range ups {
+				u.Reset()
+			}
+			m.resetCPU()
+		}
+		r, err := runLoad(ctx, l)
+		if err != nil {
+			return err
+		}
+		sr.Runs = append(sr.Runs, r)
+		ps := m.stats(label)
+		sr.Processes = append(sr.Processes, ps)
+		total := 0
+		for i, u := range ups {
+			total += sr.upstream(label, srcs[i].Name, u, false).Requests
+		}
+		sr.note("%s: %.2f upstream requests per mcpfed request per upstream (1.00 = every request fanned out once); mcpfed CPU %s per request, %.2f cores busy; %d sockets in TIME_WAIT on the upstream ports after the phase",
+			label, float64(total)/float64(3*max(r.Requests, 1)), cpuPerRequest(ps, r), ps.Cores, timeWait(ports...))
+		pageBytes, _ := m.metric(ctx, "mcpfed_cache_bytes", `cache="page"`)
+		pageEntries, _ := m.metric(ctx, "mcpfed_cache_entries", `cache="page"`)
+		heap, _ := m.metric(ctx, "go_memstats_heap_inuse_bytes")
+		sr.note("%s: page cache holds %.0f pages, %.1f MB as accounted (mcpfed_cache_bytes); Go heap in use %.1f MB; RSS %.1f MB",
+			label, pageEntries, pageBytes/(1<<20), heap/(1<<20), ps.RSSMB)
+		sr.target(fmt.Sprintf("p50 at c=%d ≤ slowest+5ms", c), "≤ "+fmtDur(limit), fmtMs(r.P50Ms), r.P50Ms <= ms(limit))
+		sr.target(fmt.Sprintf("p99 at c=%d ≤ slowest+5ms", c), "≤ "+fmtDur(limit), fmtMs(r.P99Ms), r.P99Ms <= ms(limit))
+		failed := r.ErrorsTotal + r.non200()
+		sr.target(fmt.Sprintf("failed answers at c=%d", c), "0", strconv.FormatInt(failed, 10), failed == 0)
+	}
+	pm, err := m.finish("mcpfed at stop")
+	sr.Processes = append(sr.Processes, pm)
+	if err != nil {
+		sr.note("mcpfed: %v", err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- thundering herd
+
+func scenarioHerd(ctx context.Context, e *env, sr *ScenarioResult) error {
+	const path = "/v0.1/servers?limit=50&search=weather"
+	sr.note("%d concurrent GET %s, once, on pre-opened connections; 3 live upstreams with %s latency; the page is cold (never asked before)", herdSize, path, fanoutLatency)
+	variants := []struct {
+		label string
+		extra map[string]string
+	}{
+		{"response cache off", map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s"}},
+		{"response cache on", nil},
+	}
+	for vi, v := range variants {
+		err := func() error {
+			ups, srcs, err := liveFakes(fanoutLatency, 11, e.pageSize)
+			if err != nil {
+				return err
+			}
+			defer closeAll(ups)
+			m, err := e.startMcpfed(ctx, fmt.Sprintf("herd%d", vi), srcs, v.extra, time.Minute)
+			if err != nil {
+				return err
+			}
+			defer m.kill()
+			for _, u := range ups {
+				u.Reset()
+			}
+			m.resetCPU()
+			r, err := herd(ctx, m.URL, path, herdSize, e.timeout)
+			if err != nil {
+				return err
+			}
+			r.Label = "herd, " + v.label
+			sr.Runs = append(sr.Runs, r)
+			worst, pages, missing := 0, 0, 0
+			for i, u := range ups {
+				st := sr.upstream(r.Label, srcs[i].Name, u, true)
+				if st.Requests == 0 {
+					missing++
+				}
+				for _, c := range st.Pages {
+					worst = max(worst, c)
+					pages++
+				}
+			}
+			shared := m.metricsBy(ctx, "mcpfed_singleflight_shared_total", "group")
+			sr.note("%s: callers served by another's flight (mcpfed_singleflight_shared_total): %s", v.label, fmtCounts(shared))
+			ps, err := m.finish("mcpfed, " + v.label)
+			sr.Processes = append(sr.Processes, ps)
+			if err != nil {
+				sr.note("mcpfed: %v", err)
+			}
+			got := fmt.Sprintf("%d pages, at most %d request(s) each", pages, worst)
+			if missing > 0 {
+				got += fmt.Sprintf(", %d upstream(s) never asked", missing)
+			}
+			sr.target("upstream requests per page, "+v.label, "1", got, worst == 1 && missing == 0)
+			failed := r.ErrorsTotal + r.non200()
+			sr.target("failed answers, "+v.label, "0", strconv.FormatInt(failed, 10), failed == 0)
+			return nil
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fmtCounts(m map[string]float64) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		if k == "" {
+			k = "-"
+		}
+		s += fmt.Sprintf("%s=%.0f", k, m[k])
+	}
+	return s
+}
+
+// ---------------------------------------------------------------- search over 100k
+
+func scenarioSearch(ctx context.Context, e *env, sr *ScenarioResult) error {
+	t0 := time.Now()
+	up, err := startFake(50000, 2, 42)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	sr.note("fake upstream: 50,000 names × 2 versions = 100,000 entries generated in %s", time.Since(t0).Round(time.Millisecond))
+	t1 := time.Now()
+	m, err := e.startMcpfed(ctx, "search", []Source{{Name: "big", Kind: "api", Mode: "mirror", URL: up.URL, Required: true, Interval: "1h"}},
+		map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s"}, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer m.kill()
+	ready := time.Since(t1)
+	crawl := sr.upstream("mirror crawl at start", "big", up, false)
+	atReady := m.stats("mcpfed when ready (mirror crawled)")
+	sr.Processes = append(sr.Processes, atReady)
+	sr.note("mirror ready after %s (%d upstream requests); response cache off, so every request searches", ready.Round(time.Millisecond), crawl.Requests)
+
+	classes := []struct {
+		class string
+		path  func(w *Worker) string
+	}{
+		{"few: -NNNNN (2 entries, full scan)", func(w *Worker) string {
+			return "/v0.1/servers?limit=30&search=-" + strconv.Itoa(10000+w.Rng.IntN(40000))
+		}},
+		{"none: qqxj (full scan)", func(*Worker) string { return "/v0.1/servers?limit=30&search=qqxj" }},
+		{"many: weather (1/16 of names)", func(*Worker) string { return "/v0.1/servers?limit=30&search=weather" }},
+		{"many: git, version=latest", func(*Worker) string { return "/v0.1/servers?limit=30&search=git&version=latest" }},
+		{"description: secure (1/6)", func(*Worker) string { return "/v0.1/servers?limit=30&search=secure" }},
+	}
+	next := func(w *Worker) Req {
+		c := classes[w.Rng.IntN(len(classes))]
+		return Req{Path: c.path(w), Class: c.class}
+	}
+	for _, c := range e.phases() {
+		label := fmt.Sprintf("mcpfed c=%d", c)
+		l := e.load(label, m, c, e.dur, next)
+		l.BeforeMeasure = func() { up.Reset(); m.resetCPU() }
+		r, err := runLoad(ctx, l)
+		if err != nil {
+			return err
+		}
+		sr.Runs = append(sr.Runs, r)
+		ps := m.stats(label)
+		sr.Processes = append(sr.Processes, ps)
+		sr.upstream(label, "big", up, false)
+		sr.note("%s: mcpfed CPU %s per request, %.2f cores busy", label, cpuPerRequest(ps, r), ps.Cores)
+		sr.target(fmt.Sprintf("search p50 at c=%d", c), "≤ "+fmtDur(searchP50Target), fmtMs(r.P50Ms), r.P50Ms <= ms(searchP50Target))
+		failed := r.ErrorsTotal + r.non200()
+		sr.target(fmt.Sprintf("failed answers at c=%d", c), "0", strconv.FormatInt(failed, 10), failed == 0)
+	}
+	entries, _ := m.metric(ctx, "mcpfed_source_entries", `source="big"`)
+	heap, _ := m.metric(ctx, "go_memstats_heap_inuse_bytes")
+	next2, _ := m.metric(ctx, "go_memstats_next_gc_bytes")
+	sr.note("mirror holds %.0f entries; Go heap in use %.0f MB, next GC at %.0f MB heap", entries, heap/(1<<20), next2/(1<<20))
+	pm, err := m.finish("mcpfed at stop")
+	sr.Processes = append(sr.Processes, pm)
+	if err != nil {
+		sr.note("mcpfed: %v", err)
+	}
+	sr.target("mcpfed peak RSS (100k entries)", fmt.Sprintf("≤ %d MB", searchRSSTarget), fmt.Sprintf("%.0f MB", pm.PeakRSSMB), pm.PeakRSSMB > 0 && pm.PeakRSSMB <= searchRSSTarget)
+	return nil
+}
+
+// ---------------------------------------------------------------- dead upstream
+
+func scenarioDead(ctx context.Context, e *env, sr *ScenarioResult) error {
+	queries := []string{"/v0.1/servers?limit=30", "/v0.1/servers?limit=30&version=latest", "/v0.1/servers?limit=30&search=weather"}
+	next := func(w *Worker) Req { return Req{Path: queries[(w.ID+w.N)%len(queries)]} }
+	sr.note("each setup: two healthy live upstreams (page cache warm, fresh 1m) and, in the dead setups, a third whose every answer is a TCP reset or a 503 (alternately); response cache off, so every request runs the federation. The setups run side by side and are measured in interleaved %s chunks", e.chunk)
+	// The third setup is a diagnosis: the dead one again with
+	// MCPFED_LOG_LEVEL=error, to see what the warning mcpfed logs for every
+	// partial answer costs.
+	type setup struct {
+		name     string
+		dead     bool
+		extra    map[string]string
+		fakes    []*upstreamtest.Registry
+		names    []string
+		srv      *server
+		lines0   int
+		results  map[int]*Result
+		deadFake *upstreamtest.Registry
+	}
+	setups := []*setup{
+		{name: "without dead", extra: map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s"}},
+		{name: "with dead", dead: true, extra: map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s"}},
+		{name: "with dead, log level error", dead: true, extra: map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s", "MCPFED_LOG_LEVEL": "error"}},
+	}
+	defer func() {
+		for _, su := range setups {
+			if su.srv != nil {
+				su.srv.kill()
+			}
+			closeAll(su.fakes)
+		}
+	}()
+	for si, su := range setups {
+		su.results = map[int]*Result{}
+		var srcs []Source
+		for i := range 2 {
+			f, err := startFake(500, 2, uint64(21+i))
+			if err != nil {
+				return err
+			}
+			su.fakes = append(su.fakes, f)
+			su.names = append(su.names, fmt.Sprintf("live-%c", 'a'+i))
+			srcs = append(srcs, Source{Name: su.names[i], Kind: "api", URL: f.URL, PageSize: e.pageSize})
+		}
+		if su.dead {
+			f, err := startFake(500, 2, 23)
+			if err != nil {
+				return err
+			}
+			var flip atomic.Uint64
+			f.Inject(upstreamtest.Fault{Reset: true, Match: func(*http.Request) bool { return flip.Add(1)%2 == 0 }})
+			f.Inject(upstreamtest.Fault{Status: http.StatusServiceUnavailable})
+			su.fakes = append(su.fakes, f)
+			su.names = append(su.names, "dead")
+			su.deadFake = f
+			srcs = append(srcs, Source{Name: "dead", Kind: "api", URL: f.URL, PageSize: e.pageSize})
+		}
+		m, err := e.startMcpfed(ctx, fmt.Sprintf("dead%d", si), srcs, su.extra, time.Minute)
+		if err != nil {
+			return err
+		}
+		su.srv = m
+		if su.dead {
+			// Warm up until the breaker is open (state 2).
+			open := false
+			for i := 0; i < 15 && !open; i++ {
+				w := e.load("warm-up", m, e.clients, time.Second, next)
+				w.Warmup = 0
+				if _, err := runLoad(ctx, w); err != nil {
+					return err
+				}
+				v, ok := m.metric(ctx, "mcpfed_upstream_breaker_state", `source="dead"`)
+				open = ok && v == 2
+			}
+			if !open {
+				sr.note("%s: the dead upstream's breaker did not open during the warm-up", su.name)
+			}
+		}
+	}
+	for _, c := range e.phases() {
+		var loads []Load
+		for _, su := range setups {
+			l := e.load(fmt.Sprintf("%s, c=%d", su.name, c), su.srv, c, e.dur, next)
+			l.BeforeMeasure = func() {
+				for _, f := range su.fakes {
+					f.Reset()
+				}
+				su.srv.resetCPU()
+				su.lines0 = su.srv.logLines()
+			}
+			loads = append(loads, l)
+		}
+		rs, err := runInterleaved(ctx, loads, e.chunk)
+		if err != nil {
+			return err
+		}
+		for i, su := range setups {
+			r := rs[i]
+			su.results[c] = r
+			sr.Runs = append(sr.Runs, r)
+			ps := su.srv.stats("mcpfed " + r.Label)
+			sr.Processes = append(sr.Processes, ps)
+			for j, f := range su.fakes {
+				sr.upstream(r.Label, su.names[j], f, false)
+			}
+			lines := float64(su.srv.logLines()-su.lines0) / float64(max(r.Requests, 1))
+			msg := fmt.Sprintf("%s: mcpfed CPU %s per request; %.2f log lines per request", r.Label, cpuPerRequest(ps, r), lines)
+			if su.dead {
+				st, _ := su.srv.metric(ctx, "mcpfed_upstream_breaker_state", `source="dead"`)
+				msg += fmt.Sprintf("; breaker state of dead at the end: %.0f (2 = open)", st)
+			}
+			sr.note("%s", msg)
+		}
+	}
+	for _, su := range setups {
+		pm, err := su.srv.finish("mcpfed " + su.name + ", at stop")
+		sr.Processes = append(sr.Processes, pm)
+		if err != nil {
+			sr.note("mcpfed %s: %v", su.name, err)
+		}
+	}
+	without, with, quiet := setups[0], setups[1], setups[2]
+	for _, c := range e.phases() {
+		w, wo, q := with.results[c], without.results[c], quiet.results[c]
+		if w == nil || wo == nil {
+			continue
+		}
+		diff := w.P99Ms - wo.P99Ms
+		sr.target(fmt.Sprintf("p99 with dead - without at c=%d", c), "≤ "+fmtDur(deadP99Target),
+			fmt.Sprintf("%+.2fms (%s vs %s)", diff, fmtMs(w.P99Ms), fmtMs(wo.P99Ms)), diff <= ms(deadP99Target))
+		sr.info(fmt.Sprintf("p50 with dead - without at c=%d", c), fmt.Sprintf("%+.2fms (%s vs %s)", w.P50Ms-wo.P50Ms, fmtMs(w.P50Ms), fmtMs(wo.P50Ms)))
+		sr.info(fmt.Sprintf("throughput with/without dead at c=%d", c), fmt.Sprintf("%.2f (%.0f vs %.0f req/s)", w.Throughput/wo.Throughput, w.Throughput, wo.Throughput))
+		failed := w.ErrorsTotal + w.non200()
+		sr.target(fmt.Sprintf("failed answers with dead at c=%d", c), "0", strconv.FormatInt(failed, 10), failed == 0)
+		if q != nil {
+			sr.info(fmt.Sprintf("diagnosis: p99 with dead at log level error - without at c=%d", c),
+				fmt.Sprintf("%+.2fms (%s vs %s; %.0f vs %.0f req/s)", q.P99Ms-wo.P99Ms, fmtMs(q.P99Ms), fmtMs(wo.P99Ms), q.Throughput, wo.Throughput))
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- rate limited
+
+func scenarioRateLimited(ctx context.Context, e *env, sr *ScenarioResult) error {
+	base, err := startFake(500, 2, 31)
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	limited, err := startFake(500, 2, 32)
+	if err != nil {
+		return err
+	}
+	defer limited.Close()
+	const perMinute = 60
+	srcs := []Source{
+		{Name: "limited", Kind: "api", URL: limited.URL, RateLimit: &RateLimit{PerMinute: perMinute}, Cache: &Cache{Fresh: "2s", Stale: "1h"}},
+		{Name: "base", Kind: "api", Mode: "mirror", URL: base.URL, Required: true, Interval: "1h"},
+	}
+	sr.note("limited: live, rateLimit.perMinute %d (burst 1), page cache fresh 2s / stale 1h; base: a mirror. Half the requests ask one list page (cached, refreshed through the limiter every 2s), half a new search each (needs the upstream)", perMinute)
+	m, err := e.startMcpfed(ctx, "ratelimit", srcs, nil, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer m.kill()
+	var seq atomic.Int64
+	var issued sync.Map // search term → time the client asked
+	next := func(*Worker) Req {
+		k := seq.Add(1)
+		if k%2 == 0 {
+			return Req{Path: "/v0.1/servers?limit=30", Class: "cached list page"}
+		}
+		term := "zz" + strconv.FormatInt(k, 36)
+		issued.Store(term, time.Now())
+		return Req{Path: "/v0.1/servers?limit=30&search=" + term, Class: "new search"}
+	}
+	l := e.load("mcpfed", m, e.clients, e.dur, next)
+	l.BeforeMeasure = m.resetCPU
+	r, err := runLoad(ctx, l)
+	if err != nil {
+		return err
+	}
+	sr.Runs = append(sr.Runs, r)
+	elapsed := time.Since(m.started)
+	got := sr.upstream("since mcpfed started", "limited", limited, false).Requests
+	// Which requests spent the budget, and did anyone still wait for them?
+	// mcpfed gives up on a client's fan-out after its request timeout
+	// (10s by default); an upstream search arriving later was fetched for
+	// nobody.
+	lists, searches, late := 0, 0, 0
+	for _, q := range limited.Log() {
+		term := q.URL.Query().Get("search")
+		if term == "" {
+			lists++
+			continue
+		}
+		searches++
+		if t0, ok := issued.Load(term); ok && q.Time.Sub(t0.(time.Time)) > 10*time.Second {
+			late++
+		}
+	}
+	sr.note("the limited upstream's %d requests: %d list page (re)fetches, %d searches, of which %d reached it more than 10s (mcpfed's request timeout) after the client asked, i.e. after mcpfed had already answered that client without them", got, lists, searches, late)
+	outcomes := m.metricsBy(ctx, "mcpfed_upstream_request_duration_seconds_count", "outcome", `source="limited"`)
+	sr.note("limited upstream calls by outcome (mcpfed_upstream_request_duration_seconds_count): %s", fmtCounts(outcomes))
+	pm, err := m.finish("mcpfed")
+	sr.Processes = append(sr.Processes, pm)
+	if err != nil {
+		sr.note("mcpfed: %v", err)
+	}
+	budget := 1 + int(elapsed.Seconds()*perMinute/60)
+	sr.target("limited upstream requests ≤ budget", fmt.Sprintf("≤ %d (burst 1 + %.1fs × 1/s)", budget, elapsed.Seconds()), strconv.Itoa(got), got <= budget)
+	failed := r.ErrorsTotal + r.non200()
+	sr.target("answers still flow: every answer 200", "0 failed", fmt.Sprintf("%d failed; 200s: %s", failed, countsString(r.Answers)), failed == 0)
+	// Flowing means more than a 200 in the end: a page mcpfed holds (fresh
+	// or stale) should never queue behind the limiter for seconds.
+	if c := r.Classes["cached list page"]; c != nil {
+		sr.target("cached list page never waits on the limiter: max latency", "≤ "+fmtDur(rateLimitedMax),
+			fmt.Sprintf("max %s (p50 %s, p99 %s)", fmtMs(c.MaxMs), fmtMs(c.P50Ms), fmtMs(c.P99Ms)), c.MaxMs <= ms(rateLimitedMax))
+	}
+	if c := r.Classes["new search"]; c != nil {
+		sr.info("new search latency", fmt.Sprintf("p50 %s, p99 %s, max %s", fmtMs(c.P50Ms), fmtMs(c.P99Ms), fmtMs(c.MaxMs)))
+	}
+	sr.info("throughput", fmt.Sprintf("%.1f req/s with %d clients", r.Throughput, r.Clients))
+	return nil
+}
+
+// ---------------------------------------------------------------- soak
+
+func scenarioSoak(ctx context.Context, e *env, sr *ScenarioResult) error {
+	flappy, err := startFake(500, 2, 41)
+	if err != nil {
+		return err
+	}
+	defer flappy.Close()
+	base, err := startFake(300, 2, 42)
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+
+	// Healthy until the measured phase starts, then in periods of flap:
+	// healthy, 503, healthy, TCP reset, …
+	const flap = 5 * time.Second
+	var flapStart atomic.Int64
+	period := func() int {
+		s := flapStart.Load()
+		if s == 0 {
+			return 0
+		}
+		return int(time.Since(time.Unix(0, s)) / flap)
+	}
+	f503 := flappy.Inject(upstreamtest.Fault{Status: http.StatusServiceUnavailable, Match: func(*http.Request) bool { return period()%4 == 1 }})
+	fReset := flappy.Inject(upstreamtest.Fault{Reset: true, Match: func(*http.Request) bool { return period()%4 == 3 }})
+
+	srcs := []Source{
+		{Name: "flappy", Kind: "api", URL: flappy.URL, Cache: &Cache{Fresh: "2s", Stale: "1h"}, Breaker: &Breaker{Failures: 5, OpenFor: "5s"}},
+		{Name: "base", Kind: "api", Mode: "mirror", URL: base.URL, Required: true, Interval: "1h"},
+	}
+	sr.note("flappy: live, page cache fresh 2s / stale 1h, breaker 5 failures / open 5s; it flaps in %s periods: healthy, 503, healthy, TCP reset, … ; base: a mirror", flap)
+	m, err := e.startMcpfed(ctx, "soak", srcs, nil, time.Minute)
+	if err != nil {
+		return err
+	}
+	defer m.kill()
+
+	// A name the flapping upstream holds, and a second-page cursor.
+	_, _, body, err := get(ctx, flappy.URL+"/v0.1/servers?limit=1")
+	if err != nil {
+		return err
+	}
+	var first struct {
+		Servers []struct {
+			Server struct {
+				Name string `json:"name"`
+			} `json:"server"`
+		} `json:"servers"`
+	}
+	if err := json.Unmarshal(body, &first); err != nil || len(first.Servers) == 0 {
+		return fmt.Errorf("flappy upstream: no first server: %v", err)
+	}
+	name := url.PathEscape(first.Servers[0].Server.Name)
+	_, _, body, err = get(ctx, m.URL+"/v0.1/servers?limit=30")
+	if err != nil {
+		return err
+	}
+	var page struct {
+		Metadata struct {
+			NextCursor string `json:"nextCursor"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil || page.Metadata.NextCursor == "" {
+		return errors.New("mcpfed: the first page has no nextCursor")
+	}
+	queries := []Req{
+		{Path: "/v0.1/servers?limit=30", Class: "list"},
+		{Path: "/v0.1/servers?limit=100", Class: "list"},
+		{Path: "/v0.1/servers?limit=30&cursor=" + url.QueryEscape(page.Metadata.NextCursor), Class: "list page 2"},
+		{Path: "/v0.1/servers?limit=30&version=latest", Class: "list"},
+		{Path: "/v0.1/servers?limit=30&search=weather", Class: "search"},
+		{Path: "/v0.1/servers?limit=30&search=git&version=latest", Class: "search"},
+		{Path: "/v0.1/servers/" + name + "/versions", Class: "versions"},
+		{Path: "/v0.1/servers/" + name + "/versions/latest", Class: "version"},
+	}
+	for _, q := range queries {
+		code, _, b, err := get(ctx, m.URL+q.Path)
+		if err != nil {
+			return err
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("warming %s: %d %s", q.Path, code, b)
+		}
+	}
+	var issued atomic.Int64
+	next := func(w *Worker) Req {
+		issued.Add(1)
+		return queries[w.Rng.IntN(len(queries))]
+	}
+
+	var samplerWG sync.WaitGroup
+	samplerCtx, stopSampler := context.WithCancel(ctx)
+	defer stopSampler()
+	every := max(e.soakDur/30, time.Second)
+	sample := func(start time.Time) {
+		s := Sample{AtSec: time.Since(start).Seconds(), FDs: procFDs(m.pid), Requests: issued.Load()}
+		if kb, err := procStatusKB(m.pid, "VmRSS"); err == nil {
+			s.RSSMB = float64(kb) / 1024
+		}
+		s.Goroutines, _ = m.metric(samplerCtx, "go_goroutines")
+		sr.Samples = append(sr.Samples, s)
+	}
+	l := e.load("mcpfed soak", m, e.clients, e.soakDur, next)
+	l.BeforeMeasure = func() {
+		flappy.Reset()
+		m.resetCPU()
+		start := time.Now()
+		flapStart.Store(start.UnixNano())
+		samplerWG.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			sample(start)
+			for {
+				select {
+				case <-samplerCtx.Done():
+					return
+				case <-t.C:
+					sample(start)
+				}
+			}
+		})
+	}
+	r, err := runLoad(ctx, l)
+	stopSampler()
+	samplerWG.Wait()
+	if err != nil {
+		return err
+	}
+	sr.Runs = append(sr.Runs, r)
+	sr.upstream("soak", "flappy", flappy, false)
+	sr.note("flappy: %d requests answered 503, %d reset, the rest served", f503.Hits(), fReset.Hits())
+	outcomes := m.metricsBy(ctx, "mcpfed_upstream_request_duration_seconds_count", "outcome", `source="flappy"`)
+	sr.note("flappy upstream calls by outcome (mcpfed_upstream_request_duration_seconds_count, whole run): %s", fmtCounts(outcomes))
+	cacheRes := m.metricsBy(ctx, "mcpfed_cache_requests_total", "result", `cache="page"`)
+	sr.note("page cache lookups: %s", fmtCounts(cacheRes))
+	pm, err := m.finish("mcpfed")
+	sr.Processes = append(sr.Processes, pm)
+	if err != nil {
+		sr.note("mcpfed: %v", err)
+	}
+	sr.target("5xx answers from mcpfed", "0", strconv.FormatInt(r.Status5xx, 10), r.Status5xx == 0)
+	sr.target("transport errors", "0", strconv.FormatInt(r.ErrorsTotal, 10), r.ErrorsTotal == 0)
+	sr.info("200 answers", countsString(r.Answers))
+	if n := len(sr.Samples); n >= 2 {
+		f, l := sr.Samples[0], sr.Samples[n-1]
+		sr.info("mcpfed RSS first → last sample", fmt.Sprintf("%.1f → %.1f MB (peak %.1f MB)", f.RSSMB, l.RSSMB, pm.PeakRSSMB))
+		sr.info("mcpfed goroutines first → last sample", fmt.Sprintf("%.0f → %.0f", f.Goroutines, l.Goroutines))
+	}
+	return nil
+}
