@@ -2,6 +2,7 @@ package federate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -269,4 +270,15 @@ func (e *Engine) SourceNames() []string {
 		names[i] = m.Name()
 	}
 	return names
+}
+
+// logSkip records a source left out of an answer. An open breaker is
+// logged once, when it opens (by the source); repeating it for every
+// request would cost more than the answer.
+func (e *Engine) logSkip(source string, err error) {
+	level := slog.LevelWarn
+	if errors.Is(err, upstream.ErrBreakerOpen) {
+		level = slog.LevelDebug
+	}
+	e.logger.Log(context.Background(), level, "source skipped in answer", "source", source, "error", err)
 }

@@ -190,7 +190,7 @@ func (m *merge) fail(s stream, err error) error {
 	}
 	m.failed[s.source()] = true
 	m.rep.fail(s.source())
-	m.engine.logger.Warn("source skipped in answer", "source", s.source(), "error", err)
+	m.engine.logSkip(s.source(), err)
 	return nil
 }
 

@@ -1,12 +1,13 @@
 package upstream
 
 import (
-	"bytes"
+	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -30,8 +31,8 @@ type stateFile struct {
 	Kind     string          `json:"kind"`
 	SavedAt  time.Time       `json:"savedAt"`
 	Revision string          `json:"revision"`
-	SHA256   string          `json:"sha256"`
-	Servers  json.RawMessage `json:"servers"`
+	Servers  json.RawMessage `json:"servers,omitempty"`
+	SHA256   string          `json:"sha256,omitempty"`
 }
 
 // State is a snapshot read back from the state directory.
@@ -47,34 +48,19 @@ func StatePath(dir, source string) string {
 
 // SaveState writes the snapshot atomically: a temporary file in the same
 // directory, synced, then renamed over the previous one, so a crash leaves
-// either the old or the new file, never a torn one.
+// either the old or the new file, never a torn one. The entries are
+// streamed to the file and hashed on the way, so saving a large snapshot
+// costs no copy of it in memory; the checksum follows the entries.
 func SaveState(dir, source, kind string, snap *Snapshot, now time.Time) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
-	}
-	var servers bytes.Buffer
-	servers.WriteByte('[')
-	for i, e := range snap.Entries() {
-		if i > 0 {
-			servers.WriteByte(',')
-		}
-		servers.Write(e.Encoded)
-	}
-	servers.WriteByte(']')
-	sum := sha256.Sum256(servers.Bytes())
-	body, err := json.Marshal(stateFile{
-		Format: stateFormat, Version: stateVersion, Source: source, Kind: kind, SavedAt: now.UTC(),
-		Revision: snap.Revision, SHA256: hex.EncodeToString(sum[:]), Servers: servers.Bytes(),
-	})
-	if err != nil {
-		return err
 	}
 	tmp, err := os.CreateTemp(dir, "."+source+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
-	if _, err := tmp.Write(body); err != nil {
+	if err := writeState(tmp, source, kind, snap, now); err != nil {
 		tmp.Close()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
@@ -89,6 +75,31 @@ func SaveState(dir, source, kind string, snap *Snapshot, now time.Time) error {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	return nil
+}
+
+func writeState(f *os.File, source, kind string, snap *Snapshot, now time.Time) error {
+	w := bufio.NewWriterSize(f, 256<<10)
+	header, err := json.Marshal(stateFile{
+		Format: stateFormat, Version: stateVersion, Source: source, Kind: kind, SavedAt: now.UTC(), Revision: snap.Revision,
+	})
+	if err != nil {
+		return err
+	}
+	// The header object without its closing brace, then the entries.
+	w.Write(header[:len(header)-1])
+	w.WriteString(`,"servers":`)
+	h := sha256.New()
+	servers := io.MultiWriter(w, h)
+	io.WriteString(servers, "[")
+	for i, e := range snap.Entries() {
+		if i > 0 {
+			io.WriteString(servers, ",")
+		}
+		servers.Write(e.Encoded)
+	}
+	io.WriteString(servers, "]")
+	fmt.Fprintf(w, `,"sha256":%q}`, hex.EncodeToString(h.Sum(nil)))
+	return w.Flush() // a bufio.Writer keeps its first error: this reports any of the writes
 }
 
 // LoadState reads a source's persisted snapshot. A file of another source or

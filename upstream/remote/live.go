@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/mcpfed/mcpfed/cache"
 	"github.com/mcpfed/mcpfed/upstream"
 )
@@ -31,6 +33,11 @@ type PageCacheOptions struct {
 type Cached struct {
 	next   upstream.Fetcher
 	loader *cache.Loader[*upstream.Response]
+	// ready, when set, says whether the upstream can be asked right now
+	// (breaker not open, a rate-limit slot free). When it cannot and a
+	// stale answer exists, the stale answer is served at once rather than
+	// making every caller wait for a slot.
+	ready func() bool
 }
 
 // NewCached wraps next with a page cache.
@@ -54,13 +61,20 @@ func NewCached(next upstream.Fetcher, o PageCacheOptions, clock func() time.Time
 // Fetch answers from the cache or through one shared upstream fetch. A 404
 // is cached like an answer (a name lookup fans out to every source).
 func (c *Cached) Fetch(ctx context.Context, r upstream.Request) (*upstream.Response, error) {
-	resp, stale, err := c.loader.Load(ctx, r.Key(), func(ctx context.Context) (*upstream.Response, bool, error) {
+	key := r.Key()
+	load := func(ctx context.Context) (*upstream.Response, bool, error) {
 		resp, err := c.next.Fetch(ctx, r)
 		if errors.Is(err, upstream.ErrNotFound) {
 			return &upstream.Response{NotFound: true}, true, nil
 		}
 		return resp, err == nil, err
-	})
+	}
+	if c.ready != nil && !c.ready() {
+		if _, st := c.loader.Cache().Peek(key); st == cache.Stale {
+			load = func(context.Context) (*upstream.Response, bool, error) { return nil, false, errNotReady }
+		}
+	}
+	resp, stale, err := c.loader.Load(ctx, key, load)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +91,10 @@ func (c *Cached) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 
 // Close waits for background refreshes.
 func (c *Cached) Close() { c.loader.Close() }
+
+// errNotReady stands for a refresh not attempted because the upstream
+// cannot be asked now; the stale answer is served instead.
+var errNotReady = errors.New("upstream not ready: breaker open or no rate-limit slot free")
 
 // LiveOptions configure a live source: a registry queried on demand.
 type LiveOptions struct {
@@ -121,14 +139,15 @@ func NewLive(o LiveOptions) (*Live, error) {
 	}
 	// o.Clock is not the limiter's: its Retry-After holds run on real
 	// timers, which an injected clock would stretch without end.
-	var f upstream.Fetcher = NewRateLimiter(client, o.RateLimit)
+	rl := NewRateLimiter(client, o.RateLimit)
 	o.Breaker.Source = o.Client.Source
-	br := NewBreaker(f, o.Breaker)
-	f = br
+	br := NewBreaker(rl, o.Breaker)
+	var f upstream.Fetcher = br
 	if o.Instrument != nil {
 		f = o.Instrument(o.Client.Source, f)
 	}
 	cached := NewCached(f, o.PageCache, o.Clock, o.CacheObserver)
+	cached.ready = func() bool { return br.State() != gobreaker.StateOpen && rl.Ready() }
 	return &Live{name: o.Client.Source, pageSize: o.PageSize, fetch: cached, cached: cached, breaker: br}, nil
 }
 
@@ -151,8 +170,12 @@ func (l *Live) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respons
 // first page (deleted versions included: the merge hides them itself), so
 // warming it warms what the first client asks for.
 func (l *Live) FirstPage() upstream.Request {
-	return upstream.Request{Op: upstream.OpList, Limit: l.pageSize, IncludeDeleted: true}
+	return upstream.Request{Op: upstream.OpList, Limit: min(l.pageSize, defaultClientLimit+1), IncludeDeleted: true}
 }
+
+// defaultClientLimit is the API's default list limit: the engine asks an
+// upstream for that many entries and the one it looks ahead at.
+const defaultClientLimit = 30
 
 // Served reports whether the upstream has answered at least once.
 func (l *Live) Served() bool { return l.served.Load() }

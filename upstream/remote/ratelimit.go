@@ -126,3 +126,12 @@ func (l *RateLimiter) fits(ctx context.Context, d time.Duration) bool {
 	dl, ok := ctx.Deadline()
 	return !ok || d < time.Until(dl)
 }
+
+// Ready reports whether a request could go now, without waiting for the
+// budget or an upstream's Retry-After.
+func (l *RateLimiter) Ready() bool {
+	l.mu.Lock()
+	held := l.notBefore.After(time.Now())
+	l.mu.Unlock()
+	return !held && l.lim.Tokens() >= 1
+}
