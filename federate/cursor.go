@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/mcpfed/mcpfed/upstream"
 )
@@ -95,7 +97,12 @@ func decodeCursor(s, fingerprint string) (cursor, error) {
 
 // key identifies a list request for the response cache.
 func (q Query) key() string {
-	return q.fingerprint("") + "|" + strconv.Itoa(q.Limit) + "|" + q.Cursor
+	// Plain fields, not the fingerprint's hash: this runs for every request.
+	var updated string
+	if !q.UpdatedSince.IsZero() {
+		updated = q.UpdatedSince.UTC().Format(time.RFC3339Nano)
+	}
+	return strings.Join([]string{q.Search, q.Version, updated, strconv.FormatBool(q.IncludeDeleted), strconv.Itoa(q.Limit), q.Cursor}, "\x00")
 }
 
 // fingerprint identifies the filters a cursor is valid for.

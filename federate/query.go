@@ -92,7 +92,7 @@ func ParseListQuery(v url.Values) (Query, error) {
 	// Entries index name, title and description as one string with
 	// control characters between fields and entries; a needle holding one
 	// could match across two of them.
-	if strings.ContainsFunc(search, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if strings.ContainsFunc(search, isControl) {
 		return q, badRequest("search must not contain control characters")
 	}
 	if utf8.RuneCountInString(search) > maxSearchRunes {
@@ -110,6 +110,9 @@ func ParseListQuery(v url.Values) (Query, error) {
 	q.Version = v.Get("version")
 	if len(q.Version) > 255 {
 		return q, badRequest("version is longer than 255 characters")
+	}
+	if strings.ContainsFunc(q.Version, isControl) {
+		return q, badRequest("version must not contain control characters")
 	}
 	deleted, err := ParseBool(v, "include_deleted")
 	if err != nil {
@@ -140,3 +143,5 @@ func single(v url.Values, name string) (string, bool) {
 	s := v.Get(name)
 	return s, s != ""
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

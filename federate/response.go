@@ -107,19 +107,41 @@ type answer struct {
 	rep         Report
 	gzipOnce    sync.Once
 	gz          []byte
+
+	// Header values, made once: a cached answer is written without
+	// allocating them again (header value slices are never modified by
+	// net/http, so sharing them between responses is safe).
+	hType, hETag, hETagGz, hLength, hLengthGz []string
 }
 
 func newAnswer(contentType string, body []byte, rep Report) *answer {
-	return &answer{contentType: contentType, body: body, etag: cache.ETag(body), rep: rep}
+	etag := cache.ETag(body)
+	return &answer{
+		contentType: contentType, body: body, etag: etag, rep: rep,
+		hType: []string{contentType}, hETag: []string{etag}, hETagGz: []string{cache.EncodedETag(etag, "gzip")},
+		hLength: []string{strconv.Itoa(len(body))},
+	}
 }
 
 // cacheable reports whether the answer may be kept: complete and current.
 func (a *answer) cacheable() bool { return a.rep.Complete() && len(a.rep.Stale) == 0 }
 
 func (a *answer) gzipped() []byte {
-	a.gzipOnce.Do(func() { a.gz = gzipBytes(a.body) })
+	a.gzipOnce.Do(func() {
+		a.gz = gzipBytes(a.body)
+		a.hLengthGz = []string{strconv.Itoa(len(a.gz))}
+	})
 	return a.gz
 }
+
+// Shared header values (see answer).
+var (
+	hVary    = []string{"Accept-Encoding"}
+	hTrue    = []string{"true"}
+	hFalse   = []string{"false"}
+	hNoStore = []string{"no-store"}
+	hGzip    = []string{"gzip"}
+)
 
 // size is what the answer costs the response cache.
 func (a *answer) size() int64 { return int64(len(a.body)+len(a.gz)) + 256 }
@@ -127,55 +149,55 @@ func (a *answer) size() int64 { return int64(len(a.body)+len(a.gz)) + 256 }
 // responder writes answers with validators, caching headers, the
 // completeness report and gzip.
 type responder struct {
-	maxAge string // Cache-Control of complete, current answers
+	maxAge []string // Cache-Control of complete, current answers
 	// partial is told about every partial answer (metrics); may be nil.
 	partial func(route string)
 }
 
 func newResponder(maxAge time.Duration, partial func(string)) responder {
-	return responder{maxAge: "public, max-age=" + strconv.Itoa(int(maxAge.Seconds())), partial: partial}
+	return responder{maxAge: []string{"public, max-age=" + strconv.Itoa(int(maxAge.Seconds()))}, partial: partial}
 }
 
 // write sends an answer. A complete one honours If-None-Match and may be
 // cached for maxAge; a partial or stale one is no-store.
 func (rs responder) write(w http.ResponseWriter, r *http.Request, route string, a *answer) {
 	h := w.Header()
-	h.Set("Content-Type", a.contentType)
-	h.Set("Vary", "Accept-Encoding")
+	h["Content-Type"] = a.hType
+	h["Vary"] = hVary
 	switch {
 	case !a.rep.Complete():
-		h.Set(HeaderComplete, "false")
+		h[HeaderComplete] = hFalse
 		h.Set(HeaderFailedSources, a.rep.FailedHeader())
-		h.Set("Cache-Control", "no-store")
+		h["Cache-Control"] = hNoStore
 		if rs.partial != nil {
 			rs.partial(route)
 		}
 	case len(a.rep.Stale) > 0:
-		h.Set(HeaderComplete, "true")
-		h.Set("Cache-Control", "no-store")
+		h[HeaderComplete] = hTrue
+		h["Cache-Control"] = hNoStore
 	default:
-		h.Set(HeaderComplete, "true")
-		h.Set("Cache-Control", rs.maxAge)
+		h[HeaderComplete] = hTrue
+		h["Cache-Control"] = rs.maxAge
 	}
 	if len(a.rep.Stale) > 0 {
 		h.Set(HeaderStaleSources, a.rep.StaleHeader())
 	}
-	body := a.body
-	gz := len(body) >= minGzipBytes && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	gz := len(a.body) >= minGzipBytes && acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if gz {
-		h.Set("ETag", cache.EncodedETag(a.etag, "gzip"))
+		h["Etag"] = a.hETagGz
 	} else {
-		h.Set("ETag", a.etag)
+		h["Etag"] = a.hETag
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" && cache.NoneMatch(inm, a.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	body, length := a.body, a.hLength
 	if gz {
-		body = a.gzipped()
-		h.Set("Content-Encoding", "gzip")
+		body, length = a.gzipped(), a.hLengthGz
+		h["Content-Encoding"] = hGzip
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = length
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
