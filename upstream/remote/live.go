@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,9 @@ type Cached struct {
 	// stale answer exists, the stale answer is served at once rather than
 	// making every caller wait for a slot.
 	ready func() bool
+	// open, when set, says whether the breaker is open: with nothing
+	// cached, the answer is then known without starting a flight.
+	open func() bool
 }
 
 // NewCached wraps next with a page cache.
@@ -70,8 +74,11 @@ func (c *Cached) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 		return resp, err == nil, err
 	}
 	if c.ready != nil && !c.ready() {
-		if _, st := c.loader.Cache().Peek(key); st == cache.Stale {
+		switch _, st := c.loader.Cache().Peek(key); {
+		case st == cache.Stale:
 			load = func(context.Context) (*upstream.Response, bool, error) { return nil, false, errNotReady }
+		case st == cache.Miss && c.open != nil && c.open():
+			return nil, fmt.Errorf("%w: nothing cached", upstream.ErrBreakerOpen)
 		}
 	}
 	resp, stale, err := c.loader.Load(ctx, key, load)
@@ -147,7 +154,8 @@ func NewLive(o LiveOptions) (*Live, error) {
 		f = o.Instrument(o.Client.Source, f)
 	}
 	cached := NewCached(f, o.PageCache, o.Clock, o.CacheObserver)
-	cached.ready = func() bool { return br.State() != gobreaker.StateOpen && rl.Ready() }
+	cached.open = func() bool { return br.State() == gobreaker.StateOpen }
+	cached.ready = func() bool { return !cached.open() && rl.Ready() }
 	return &Live{name: o.Client.Source, pageSize: o.PageSize, fetch: cached, cached: cached, breaker: br}, nil
 }
 
