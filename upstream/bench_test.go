@@ -261,26 +261,24 @@ func benchEntries(items []benchItem) []*Entry {
 // the process. They panic on a generator bug: a sync.OnceValue has no
 // testing.B of its own to fail.
 var (
-	benchItemsBySize   = map[int]func() []benchItem{}
-	benchEntriesBySize = map[int]func() []*Entry{}
-	benchSnapBySize    = map[int]func() *Snapshot{}
+	benchItemsBySize   = perSize(func(n int) []benchItem { return benchItems(n) })
+	benchEntriesBySize = perSize(func(n int) []*Entry { return benchEntries(benchItemsBySize[n]()) })
+	benchSnapBySize    = perSize(func(n int) *Snapshot {
+		s, err := NewSnapshot("bench", benchEntriesBySize[n](), benchNow)
+		if err != nil {
+			panic(err)
+		}
+		return s
+	})
 )
 
-func init() {
+// perSize makes one lazily built fixture per benchmark size.
+func perSize[T any](build func(n int) T) map[int]func() T {
+	out := map[int]func() T{}
 	for _, sz := range benchSizes {
-		n := sz.n
-		benchItemsBySize[n] = sync.OnceValue(func() []benchItem { return benchItems(n) })
-		benchEntriesBySize[n] = sync.OnceValue(func() []*Entry {
-			return benchEntries(benchItemsBySize[n]())
-		})
-		benchSnapBySize[n] = sync.OnceValue(func() *Snapshot {
-			s, err := NewSnapshot("bench", benchEntriesBySize[n](), benchNow)
-			if err != nil {
-				panic(err)
-			}
-			return s
-		})
+		out[sz.n] = sync.OnceValue(func() T { return build(sz.n) })
 	}
+	return out
 }
 
 // BenchmarkSnapshotBuild measures NewSnapshot over entries already parsed
