@@ -207,15 +207,15 @@ func newBenchEngine(srcs ...*benchSource) *Engine {
 // benchEngineBySize holds one single-source engine per size, built on first
 // use. The fixtures panic on a generator bug: a sync.OnceValue has no
 // testing.B of its own to fail.
-var benchEngineBySize = map[int]func() *Engine{}
-
-func init() {
+var benchEngineBySize = func() map[int]func() *Engine {
+	out := map[int]func() *Engine{}
 	for _, sz := range benchSizes {
-		benchEngineBySize[sz.n] = sync.OnceValue(func() *Engine {
+		out[sz.n] = sync.OnceValue(func() *Engine {
 			return newBenchEngine(newBenchSource("bench", benchUniverse(sz.n)))
 		})
 	}
-}
+	return out
+}()
 
 // benchMergeSources are eight sources over one universe of about 3000
 // names (9k versions): each holds a name with probability 0.6, so most
