@@ -3,7 +3,6 @@ package remote
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -78,7 +77,8 @@ func (c *Cached) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 		case st == cache.Stale:
 			load = func(context.Context) (*upstream.Response, bool, error) { return nil, false, errNotReady }
 		case st == cache.Miss && c.open != nil && c.open():
-			return nil, fmt.Errorf("%w: nothing cached", upstream.ErrBreakerOpen)
+			// The breaker answers at once (and is measured): no flight needed.
+			return c.next.Fetch(ctx, r)
 		}
 	}
 	resp, stale, err := c.loader.Load(ctx, key, load)
