@@ -453,3 +453,18 @@ func BenchmarkLatest(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkNewEntry measures indexing one server as a live source receives
+// it: a compact body and the official _meta block.
+func BenchmarkNewEntry(b *testing.B) {
+	items := benchItemsBySize[1_000]()
+	meta := []byte(`{"io.modelcontextprotocol.registry/official":{"status":"active","publishedAt":"2025-01-01T00:00:00Z","updatedAt":"2025-01-02T00:00:00Z","isLatest":true}}`)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := NewEntry(items[i%len(items)].server, meta); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -141,16 +141,23 @@ type toolHiveExtension struct {
 // NewEntry indexes one server.json object. responseMeta is the
 // response-level `_meta` (from a ServerList or API source) or nil.
 func NewEntry(server json.RawMessage, responseMeta json.RawMessage) (*Entry, error) {
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, server); err != nil {
-		return nil, fmt.Errorf("%w: server is not valid JSON: %w", ErrInvalidEntry, err)
+	compact := []byte(server)
+	if hasInsignificantSpace(server) {
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, server); err != nil {
+			return nil, fmt.Errorf("%w: server is not valid JSON: %w", ErrInvalidEntry, err)
+		}
+		compact = buf.Bytes()
 	}
-	compact := buf.Bytes()
 	if len(compact) == 0 || compact[0] != '{' {
 		return nil, fmt.Errorf("%w: server must be a JSON object", ErrInvalidEntry)
 	}
 	var f serverIndexFields
 	if err := json.Unmarshal(compact, &f); err != nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) {
+			return nil, fmt.Errorf("%w: server is not valid JSON: %w", ErrInvalidEntry, err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrInvalidEntry, err)
 	}
 	e := &Entry{Server: compact, Title: f.Title}
@@ -353,6 +360,31 @@ func appendTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
 	b = t.UTC().AppendFormat(b, time.RFC3339Nano)
 	return append(b, '"')
+}
+
+// hasInsignificantSpace reports whether JSON text has whitespace outside
+// strings, i.e. whether compacting it would change it. Registry answers are
+// compact already; checking is far cheaper than compacting them again.
+func hasInsignificantSpace(b []byte) bool {
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return true
+		}
+	}
+	return false
 }
 
 // splitObject decodes a JSON object into its fields in order, values raw and compacted.
