@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/upstreamtest"
 )
 
 // Benchmarks of the engine and the API: list, search and version=latest at
@@ -36,52 +37,6 @@ var benchSizes = []struct {
 	n    int
 }{{"1k", 1_000}, {"10k", 10_000}, {"100k", 100_000}}
 
-var (
-	benchNamespaces = []string{"io.github.%s", "com.%s", "io.%s", "dev.%s.tools", "org.%s"}
-	benchOwners     = []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne", "aperture", "vandelay"}
-	benchWords      = []string{"weather", "files", "git", "search", "postgres", "slack", "calendar", "notes", "browser", "kubernetes", "jira", "maps", "shell", "memory", "fetch", "time"}
-	benchAdjectives = []string{"Fast", "Simple", "Secure", "Tiny", "Friendly", "Robust"}
-)
-
-// benchName is the j-th synthetic server name. It depends on j alone (so
-// sources that hold the same j overlap) and carries j zero-padded, so a
-// search for that number finds one name.
-func benchName(j int) string {
-	owner := benchOwners[(j/5)%len(benchOwners)]
-	return fmt.Sprintf(benchNamespaces[j%len(benchNamespaces)], owner) + "/" + benchWords[(j*7)%len(benchWords)] + fmt.Sprintf("-%06d", j)
-}
-
-// benchVersions returns one to five versions in publication order, mostly
-// semver (byte order unlike semver order), one name in twenty with calendar
-// versions that are not semver.
-func benchVersions(rng *rand.Rand) []string {
-	count := 1 + rng.IntN(5)
-	out := make([]string, 0, count)
-	if rng.IntN(20) == 0 {
-		for k := range count {
-			out = append(out, fmt.Sprintf("2025.%02d.%d", 1+k%12, k))
-		}
-		return out
-	}
-	major, minor, patch := rng.IntN(3), rng.IntN(12), rng.IntN(3)
-	for range count {
-		v := fmt.Sprintf("%d.%d.%d", major, minor, patch)
-		if rng.IntN(15) == 0 {
-			v += "-rc.1"
-		}
-		out = append(out, v)
-		switch rng.IntN(10) {
-		case 0:
-			major, minor, patch = major+1, 0, 0
-		case 1, 2, 3:
-			minor, patch = minor+1, 0
-		default:
-			patch++
-		}
-	}
-	return out
-}
-
 // benchServer renders one server.json of 1-2 KB: repository, icon, npm/oci
 // packages with environment variables and arguments, remotes with headers.
 func benchServer(rng *rand.Rand, j int, version string) json.RawMessage {
@@ -93,13 +48,12 @@ func benchServer(rng *rand.Rand, j int, version string) json.RawMessage {
 		IsSecret    bool   `json:"isSecret,omitempty"`
 		Default     string `json:"default,omitempty"`
 	}
-	owner := benchOwners[(j/5)%len(benchOwners)]
-	word := benchWords[(j*7)%len(benchWords)]
+	name, owner, word := upstreamtest.SyntheticName(j)
 	upper := strings.ToUpper(owner + "_" + word)
 	d := map[string]any{
 		"$schema":     "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
-		"name":        benchName(j),
-		"description": fmt.Sprintf("%s %s tools for %s teams: list, read and update %s data from an agent", benchAdjectives[rng.IntN(len(benchAdjectives))], word, owner, word),
+		"name":        name,
+		"description": upstreamtest.SyntheticDescription(rng, owner, word),
 		"version":     version,
 		"websiteUrl":  fmt.Sprintf("https://%s.example.com/mcp/%s", owner, word),
 		"repository":  map[string]string{"url": fmt.Sprintf("https://github.com/%s/%s-mcp-%d", owner, word, j), "source": "github", "subfolder": "servers/" + word},
@@ -153,7 +107,7 @@ func benchUniverse(n int) []*upstream.Entry {
 	out := make([]*upstream.Entry, 0, n)
 	for j := 0; len(out) < n; j++ {
 		rng := rand.New(rand.NewPCG(uint64(j), 0x9e3779b97f4a7c15))
-		for _, v := range benchVersions(rng) {
+		for _, v := range upstreamtest.SyntheticVersions(rng) {
 			if len(out) == n {
 				break
 			}

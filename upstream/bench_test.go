@@ -1,4 +1,4 @@
-package upstream
+package upstream_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/upstreamtest"
 )
 
 // Benchmarks of the snapshot index: building it, seeking in it and the
@@ -31,51 +34,6 @@ var benchSizes = []struct {
 	name string
 	n    int
 }{{"1k", 1_000}, {"10k", 10_000}, {"100k", 100_000}}
-
-var (
-	benchNamespaces = []string{"io.github.%s", "com.%s", "io.%s", "dev.%s.tools", "org.%s"}
-	benchOwners     = []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne", "aperture", "vandelay"}
-	benchWords      = []string{"weather", "files", "git", "search", "postgres", "slack", "calendar", "notes", "browser", "kubernetes", "jira", "maps", "shell", "memory", "fetch", "time"}
-	benchAdjectives = []string{"Fast", "Simple", "Secure", "Tiny", "Friendly", "Robust"}
-)
-
-// benchName is the j-th synthetic server name. It depends on j alone and
-// carries j zero-padded, so a search for that number finds one name.
-func benchName(j int) string {
-	owner := benchOwners[(j/5)%len(benchOwners)]
-	return fmt.Sprintf(benchNamespaces[j%len(benchNamespaces)], owner) + "/" + benchWords[(j*7)%len(benchWords)] + fmt.Sprintf("-%06d", j)
-}
-
-// benchVersions returns a name's versions in publication order: one to
-// five, mostly semver (some pre-releases, byte order unlike semver order),
-// one name in twenty with calendar versions that are not semver.
-func benchVersions(rng *rand.Rand) []string {
-	count := 1 + rng.IntN(5)
-	out := make([]string, 0, count)
-	if rng.IntN(20) == 0 {
-		for k := range count {
-			out = append(out, fmt.Sprintf("2025.%02d.%d", 1+k%12, k))
-		}
-		return out
-	}
-	major, minor, patch := rng.IntN(3), rng.IntN(12), rng.IntN(3)
-	for range count {
-		v := fmt.Sprintf("%d.%d.%d", major, minor, patch)
-		if rng.IntN(15) == 0 {
-			v += "-rc.1"
-		}
-		out = append(out, v)
-		switch rng.IntN(10) {
-		case 0:
-			major, minor, patch = major+1, 0, 0
-		case 1, 2, 3:
-			minor, patch = minor+1, 0
-		default:
-			patch++
-		}
-	}
-	return out
-}
 
 // The server.json shape, in the official key order.
 type (
@@ -133,14 +91,12 @@ type (
 // benchServer renders one server.json of 1-2 KB. Half of the servers carry
 // ToolHive's publisher extension (tags and status), which the indexer reads.
 func benchServer(rng *rand.Rand, j int, version string) []byte {
-	name := benchName(j)
-	owner := benchOwners[(j/5)%len(benchOwners)]
-	word := benchWords[(j*7)%len(benchWords)]
+	name, owner, word := upstreamtest.SyntheticName(j)
 	upper := strings.ToUpper(owner + "_" + word)
 	d := benchDoc{
 		Schema:      "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
 		Name:        name,
-		Description: fmt.Sprintf("%s %s tools for %s teams: list, read and update %s data from an agent", benchAdjectives[rng.IntN(len(benchAdjectives))], word, owner, word),
+		Description: upstreamtest.SyntheticDescription(rng, owner, word),
 		Version:     version,
 		WebsiteURL:  fmt.Sprintf("https://%s.example.com/mcp/%s", owner, word),
 		Repository:  &benchRepo{URL: fmt.Sprintf("https://github.com/%s/%s-mcp-%d", owner, word, j), Source: "github", Subfolder: "servers/" + word},
@@ -183,7 +139,7 @@ func benchServer(rng *rand.Rand, j int, version string) []byte {
 			status = "Deprecated"
 		}
 		d.Meta = json.RawMessage(fmt.Sprintf(`{%q:{%q:{%q:{"status":%q,"tier":"Community","tags":[%q,%q,"api"],"tools":["list_%s","get_%s","update_%s"]}}}}`,
-			PublisherMetaKey, ToolHiveNamespace, "ghcr.io/"+owner+"/"+word, status, word, owner, word, word, word))
+			upstream.PublisherMetaKey, upstream.ToolHiveNamespace, "ghcr.io/"+owner+"/"+word, status, word, owner, word, word, word))
 	}
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -204,11 +160,12 @@ func benchItems(n int) []benchItem {
 	out := make([]benchItem, 0, n)
 	for j := 0; len(out) < n; j++ {
 		rng := rand.New(rand.NewPCG(uint64(j), 0x9e3779b97f4a7c15))
-		for _, v := range benchVersions(rng) {
+		name, _, _ := upstreamtest.SyntheticName(j)
+		for _, v := range upstreamtest.SyntheticVersions(rng) {
 			if len(out) == n {
 				break
 			}
-			out = append(out, benchItem{name: benchName(j), version: v, server: benchServer(rng, j, v)})
+			out = append(out, benchItem{name: name, version: v, server: benchServer(rng, j, v)})
 		}
 	}
 	return out
@@ -235,10 +192,10 @@ func benchUpstreamFile(items []benchItem) []byte {
 // benchEntries indexes items as a loader would, with distinct publication
 // times (one second apart) and 2% of the versions deleted and 3% deprecated,
 // so the latest-version rules have work to do.
-func benchEntries(items []benchItem) []*Entry {
-	out := make([]*Entry, len(items))
+func benchEntries(items []benchItem) []*upstream.Entry {
+	out := make([]*upstream.Entry, len(items))
 	for i, it := range items {
-		e, err := NewEntry(it.server, nil)
+		e, err := upstream.NewEntry(it.server, nil)
 		if err != nil {
 			panic(err) // the generator writes valid servers
 		}
@@ -262,9 +219,9 @@ func benchEntries(items []benchItem) []*Entry {
 // testing.B of its own to fail.
 var (
 	benchItemsBySize   = perSize(func(n int) []benchItem { return benchItems(n) })
-	benchEntriesBySize = perSize(func(n int) []*Entry { return benchEntries(benchItemsBySize[n]()) })
-	benchSnapBySize    = perSize(func(n int) *Snapshot {
-		s, err := NewSnapshot("bench", benchEntriesBySize[n](), benchNow)
+	benchEntriesBySize = perSize(func(n int) []*upstream.Entry { return benchEntries(benchItemsBySize[n]()) })
+	benchSnapBySize    = perSize(func(n int) *upstream.Snapshot {
+		s, err := upstream.NewSnapshot("bench", benchEntriesBySize[n](), benchNow)
 		if err != nil {
 			panic(err)
 		}
@@ -298,7 +255,7 @@ func BenchmarkSnapshotBuild(b *testing.B) {
 			entries := benchEntriesBySize[sz.n]()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := NewSnapshot("bench", entries, benchNow); err != nil {
+				if _, err := upstream.NewSnapshot("bench", entries, benchNow); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -345,16 +302,16 @@ func benchLoadHeap(items []benchItem) (retained, peak float64, err error) {
 		}
 	})
 
-	snap, err := func() (*Snapshot, error) {
+	snap, err := func() (*upstream.Snapshot, error) {
 		data := benchUpstreamFile(items)
 		note()
-		doc, err := Parse(data)
+		doc, err := upstream.Parse(data)
 		if err != nil {
 			return nil, err
 		}
 		note()
-		Finalize(doc.Entries, doc.LastUpdated, nil, benchNow)
-		snap, err := NewSnapshot("bench", doc.Entries, benchNow)
+		upstream.Finalize(doc.Entries, doc.LastUpdated, nil, benchNow)
+		snap, err := upstream.NewSnapshot("bench", doc.Entries, benchNow)
 		note()
 		return snap, err
 	}()
@@ -376,7 +333,7 @@ func BenchmarkParse(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		doc, err := Parse(data)
+		doc, err := upstream.Parse(data)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -420,8 +377,8 @@ func BenchmarkSnapshotSeek(b *testing.B) {
 
 // benchProbeKeys returns 1024 keys spread over snap: existing keys and keys
 // that fall between two versions.
-func benchProbeKeys(snap *Snapshot) []Key {
-	keys := make([]Key, 1024)
+func benchProbeKeys(snap *upstream.Snapshot) []upstream.Key {
+	keys := make([]upstream.Key, 1024)
 	for i := range keys {
 		e := snap.At((i * 7919) % snap.Len())
 		keys[i] = e.Key()
@@ -462,7 +419,7 @@ func BenchmarkNewEntry(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := NewEntry(items[i%len(items)].server, meta); err != nil {
+		if _, err := upstream.NewEntry(items[i%len(items)].server, meta); err != nil {
 			b.Fatal(err)
 		}
 		i++

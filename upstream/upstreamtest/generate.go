@@ -9,13 +9,6 @@ import (
 	"time"
 )
 
-var (
-	genNamespaces = []string{"io.github.%s", "com.%s", "io.%s", "dev.%s.tools", "org.%s"}
-	genOwners     = []string{"acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell", "cyberdyne", "aperture", "vandelay"}
-	genWords      = []string{"weather", "files", "git", "search", "postgres", "slack", "calendar", "notes", "browser", "kubernetes", "jira", "maps", "shell", "memory", "fetch", "time"}
-	genAdjectives = []string{"Fast", "Simple", "Secure", "Tiny", "Friendly", "Robust"}
-)
-
 type genServer struct {
 	Schema      string       `json:"$schema"`
 	Name        string       `json:"name"`
@@ -73,9 +66,9 @@ func (r *Registry) Generate(n, versionsPerName int, seed uint64) int {
 	items := make([]pending, 0, total)
 	k := 0
 	for i := range n {
-		owner := genOwners[rng.IntN(len(genOwners))]
-		word := genWords[rng.IntN(len(genWords))]
-		name := fmt.Sprintf(genNamespaces[rng.IntN(len(genNamespaces))], owner) + "/" + word + "-" + strconv.Itoa(i)
+		owner := syntheticOwners[rng.IntN(len(syntheticOwners))]
+		word := syntheticWords[rng.IntN(len(syntheticWords))]
+		name := fmt.Sprintf(syntheticNamespaces[rng.IntN(len(syntheticNamespaces))], owner) + "/" + word + "-" + strconv.Itoa(i)
 		for _, version := range genVersions(rng, versionsPerName) {
 			published := base.Add(-time.Duration(total-1-k) * time.Second)
 			k++
@@ -144,7 +137,7 @@ func genBody(rng *rand.Rand, name, version, owner, word string, i int) genServer
 	s := genServer{
 		Schema:      serverSchema,
 		Name:        name,
-		Description: fmt.Sprintf("%s %s tools for %s teams", genAdjectives[rng.IntN(len(genAdjectives))], word, owner),
+		Description: fmt.Sprintf("%s %s tools for %s teams", syntheticAdjectives[rng.IntN(len(syntheticAdjectives))], word, owner),
 		Version:     version,
 	}
 	if rng.IntN(2) == 0 {
