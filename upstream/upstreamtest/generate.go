@@ -121,14 +121,7 @@ func genVersions(rng *rand.Rand, count int) []string {
 			first = fmt.Sprintf("%d.%d.%d", major, minor, patch)
 		}
 		out = append(out, v)
-		switch rng.IntN(10) {
-		case 0:
-			major, minor, patch = major+1, 0, 0
-		case 1, 2, 3:
-			minor, patch = minor+1, 0
-		default:
-			patch++
-		}
+		major, minor, patch = nextVersion(rng, major, minor, patch)
 	}
 	return out
 }

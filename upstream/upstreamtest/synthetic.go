@@ -50,14 +50,19 @@ func SyntheticVersions(rng *rand.Rand) []string {
 			v += "-rc.1"
 		}
 		out = append(out, v)
-		switch rng.IntN(10) {
-		case 0:
-			major, minor, patch = major+1, 0, 0
-		case 1, 2, 3:
-			minor, patch = minor+1, 0
-		default:
-			patch++
-		}
+		major, minor, patch = nextVersion(rng, major, minor, patch)
 	}
 	return out
+}
+
+// nextVersion is the release after major.minor.patch: mostly a patch, often
+// a minor, sometimes a major.
+func nextVersion(rng *rand.Rand, major, minor, patch int) (int, int, int) {
+	switch rng.IntN(10) {
+	case 0:
+		return major + 1, 0, 0
+	case 1, 2, 3:
+		return major, minor + 1, 0
+	}
+	return major, minor, patch + 1
 }
