@@ -62,7 +62,14 @@ type SourceStatus struct {
 	LastError string
 	// Loaded reports whether the source has a snapshot to serve.
 	Loaded bool
+	// Commit is the commit a git source serves; Breaker a live source's
+	// circuit breaker state (closed, half-open, open).
+	Commit, Breaker string
 }
+
+// ErrNotResyncable is returned by Resync of a source that has nothing to
+// resync (a live source is queried on demand).
+var ErrNotResyncable = errors.New("source cannot be resynced")
 
 // State summarises the status: ok, stale (serving the last good snapshot
 // after a failed reload), failed (nothing to serve), restored (serving the

@@ -80,5 +80,14 @@ func (b *Breaker) Fetch(ctx context.Context, r upstream.Request) (*upstream.Resp
 	return resp, err
 }
 
+// Fault counts err as a failure of the upstream, found after its answer was
+// taken as a success (the answer was well formed, its content was not).
+func (b *Breaker) Fault(err error) {
+	if err == nil {
+		return
+	}
+	_, _ = b.cb.Execute(func() (*upstream.Response, error) { return nil, err })
+}
+
 // State is the breaker's current state.
 func (b *Breaker) State() gobreaker.State { return b.cb.State() }

@@ -113,6 +113,11 @@ type LiveOptions struct {
 	// 100, the API's maximum): large pages mean fewer requests, and client
 	// page sizes all share the same cached upstream pages.
 	PageSize int
+	// MaxPagesPerRequest bounds how many upstream list pages one client
+	// request may read from this source (default 10): an upstream whose
+	// pages make no progress, or a local filter that keeps nothing, must not
+	// turn one request into an unbounded walk.
+	MaxPagesPerRequest int
 	// Clock ages the page cache (default time.Now).
 	Clock func() time.Time
 	// Instrument wraps the upstream calls with metrics (may be nil).
@@ -126,6 +131,7 @@ type LiveOptions struct {
 type Live struct {
 	name     string
 	pageSize int
+	maxPages int
 	fetch    upstream.Fetcher
 	cached   *Cached
 	breaker  *Breaker
@@ -156,7 +162,10 @@ func NewLive(o LiveOptions) (*Live, error) {
 	cached := NewCached(f, o.PageCache, o.Clock, o.CacheObserver)
 	cached.open = func() bool { return br.State() == gobreaker.StateOpen }
 	cached.ready = func() bool { return !cached.open() && rl.Ready() }
-	return &Live{name: o.Client.Source, pageSize: o.PageSize, fetch: cached, cached: cached, breaker: br}, nil
+	if o.MaxPagesPerRequest <= 0 {
+		o.MaxPagesPerRequest = DefaultMaxPagesPerRequest
+	}
+	return &Live{name: o.Client.Source, pageSize: o.PageSize, maxPages: o.MaxPagesPerRequest, fetch: cached, cached: cached, breaker: br}, nil
 }
 
 // Name is the source's slug.
@@ -164,6 +173,18 @@ func (l *Live) Name() string { return l.name }
 
 // PageSize is the upstream page size to ask for.
 func (l *Live) PageSize() int { return l.pageSize }
+
+// DefaultMaxPagesPerRequest is how many upstream pages one client request
+// may read from a live source unless configured otherwise.
+const DefaultMaxPagesPerRequest = 10
+
+// MaxPagesPerRequest bounds the upstream pages one client request reads.
+func (l *Live) MaxPagesPerRequest() int { return l.maxPages }
+
+// ReportFault records a fault the caller found in an answer the upstream
+// gave (pages that make no forward progress, for example): it counts as a
+// failure for the breaker, as an upstream error would.
+func (l *Live) ReportFault(err error) { l.breaker.Fault(err) }
 
 // Fetch answers a request through the decorated chain.
 func (l *Live) Fetch(ctx context.Context, r upstream.Request) (*upstream.Response, error) {

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package credential
+
+const nonblock = 0
