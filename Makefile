@@ -2,16 +2,20 @@
 GO          ?= go
 BIN         ?= bin/mcpfed
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: run build test lint vet staticcheck fmt-check fuzz tools bench load soak
+.PHONY: run build test test-official lint vet staticcheck fmt-check fuzz tools bench load soak
 
-## run: serve the built-in catalogue on :8080 (override with MCPFED_LISTEN_ADDR)
-run:
-	$(GO) run ./cmd/mcpfed serve
+## run: build, then serve the built-in catalogue on :8080 (override with
+## MCPFED_LISTEN_ADDR). The server replaces the recipe's shell, so it is
+## make's own child: Ctrl-C reaches it, and make forwards a SIGTERM to it
+## (`go run` would leave the server running when killed).
+run: build
+	exec $(BIN) serve
 
 ## build: a static binary in bin/
 build:
@@ -20,6 +24,13 @@ build:
 ## test: vet, then every test (fuzz seed corpora included) with the race detector
 test: vet
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+## test-official: mcpfed (live and mirror) against the real official registry, built from
+## the registry module in the module cache, on a throwaway PostgreSQL (C and ICU en-US
+## databases). Needs PostgreSQL (Debian: postgresql); the first run builds the registry
+## (~3 min), later runs ~10s. Not part of `make test`.
+test-official:
+	MCPFED_TEST_OFFICIAL=1 $(GO) test -count=1 -timeout 20m ./pgtest/ ./officialtest/
 
 vet:
 	$(GO) vet ./...

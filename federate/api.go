@@ -61,6 +61,7 @@ type API struct {
 	resp    responder
 	openapi *answer
 	answers *cache.Loader[*answer] // nil: no response cache
+	admin   *admin
 }
 
 // NewAPI builds the routes.
@@ -76,6 +77,8 @@ func NewAPI(o APIOptions) (*API, error) {
 		return nil, err
 	}
 	a := &API{o: o, mux: http.NewServeMux(), openapi: newAnswer("application/yaml", doc, Report{})}
+	actx, cancel := context.WithCancel(context.Background())
+	a.admin = &admin{ctx: actx, cancel: cancel, running: map[string]bool{}}
 	var partial func(string)
 	var observer cache.Observer
 	if o.Metrics != nil {
@@ -104,8 +107,8 @@ func NewAPI(o APIOptions) (*API, error) {
 	return a, nil
 }
 
-// Handler returns the API with CORS handling in front.
-func (a *API) Handler() http.Handler { return cors(a.mux) }
+// Handler returns the API with path checks and CORS handling in front.
+func (a *API) Handler() http.Handler { return cors(checkPath(a.mux)) }
 
 // viewLookup resolves the view of a request (nil: the default view).
 type viewLookup func(r *http.Request) (*View, error)
@@ -165,13 +168,33 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views v
 		return
 	}
 	key := "list|" + view.name() + "|" + q.key() + "|" + a.o.Engine.Revision()
-	ans, err := a.answer(r.Context(), key, func(ctx context.Context) (*answer, error) {
+	a.serve(w, r, route, key, func(ctx context.Context) (*answer, error) {
 		page, err := a.o.Engine.List(ctx, q, view)
 		if err != nil {
 			return nil, err
 		}
 		return newAnswer("application/json", encodeList(page.Entries, page.NextCursor), page.Report), nil
 	})
+}
+
+// serve is the one path of every registry answer (list, versions,
+// version): the cached answer for key, or one computation shared by every
+// concurrent identical request (complete, current answers are kept), then
+// the response or the problem.
+func (a *API) serve(w http.ResponseWriter, r *http.Request, route, key string, compute func(context.Context) (*answer, error)) {
+	var ans *answer
+	var err error
+	if a.answers == nil {
+		ans, err = compute(r.Context())
+	} else {
+		ans, _, err = a.answers.Load(r.Context(), key, func(ctx context.Context) (*answer, bool, error) {
+			ans, err := compute(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			return ans, ans.cacheable(), nil
+		})
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -179,24 +202,13 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views v
 	a.resp.write(w, r, route, ans)
 }
 
-// answer returns the cached answer for key, or computes it once for every
-// concurrent identical request (complete, current answers are kept).
-func (a *API) answer(ctx context.Context, key string, compute func(context.Context) (*answer, error)) (*answer, error) {
-	if a.answers == nil {
-		return compute(ctx)
-	}
-	ans, _, err := a.answers.Load(ctx, key, func(ctx context.Context) (*answer, bool, error) {
-		ans, err := compute(ctx)
-		if err != nil {
-			return nil, false, err
-		}
-		return ans, ans.cacheable(), nil
-	})
-	return ans, err
-}
-
-// Close stops the response cache's background work.
+// Close stops the background work: the response cache's, and resyncs
+// still running (their context ends; Close waits for them to return).
 func (a *API) Close() {
+	a.admin.mu.Lock()
+	a.admin.cancel()
+	a.admin.mu.Unlock()
+	a.admin.wg.Wait()
 	if a.answers != nil {
 		a.answers.Close()
 	}
@@ -247,18 +259,13 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 		route := label + "/servers/{serverName}/versions"
 		metrics.SetRoute(r, route)
 		key := fmt.Sprintf("versions|%s|%q|%t|%s", view.name(), name, includeDeleted, a.o.Engine.Revision())
-		ans, err := a.answer(r.Context(), key, func(ctx context.Context) (*answer, error) {
+		a.serve(w, r, route, key, func(ctx context.Context) (*answer, error) {
 			entries, rep, err := a.o.Engine.Versions(ctx, name, includeDeleted, view)
 			if err != nil {
 				return nil, withReport(err, rep)
 			}
 			return newAnswer("application/json", encodeList(entries, ""), rep), nil
 		})
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		a.resp.write(w, r, route, ans)
 	case len(tail) == 1:
 		route := label + "/servers/{serverName}/versions/{version}"
 		metrics.SetRoute(r, route)
@@ -268,18 +275,13 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 			return
 		}
 		key := fmt.Sprintf("version|%s|%q|%q|%t|%s", view.name(), name, version, includeDeleted, a.o.Engine.Revision())
-		ans, err := a.answer(r.Context(), key, func(ctx context.Context) (*answer, error) {
+		a.serve(w, r, route, key, func(ctx context.Context) (*answer, error) {
 			e, rep, err := a.o.Engine.Version(ctx, name, version, includeDeleted, view)
 			if err != nil {
 				return nil, withReport(err, rep)
 			}
 			return newAnswer("application/json", e.Encoded, rep), nil
 		})
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		a.resp.write(w, r, route, ans)
 	default:
 		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path)
 	}
@@ -318,7 +320,7 @@ func withReport(err error, rep Report) error { return reportedError{err, rep} }
 // 404 reached while some source was down says so: the name may be there.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if statusOf(err) >= 500 {
-		a.o.Logger.Error("request failed", "route", metrics.Route(r), "error", err)
+		a.o.Logger.ErrorContext(r.Context(), "request failed", "route", metrics.Route(r), "error", err)
 	}
 	var re reportedError
 	if errors.As(err, &re) && !re.rep.Complete() {
@@ -368,9 +370,15 @@ func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	a.resp.write(w, r, "/openapi.yaml", a.openapi)
 }
 
-// cors allows any origin to read the API and answers preflight requests.
+// cors allows any origin to read the registry API and answers preflight
+// requests. Operator and status endpoints get no CORS headers: a page in a
+// browser has no business reading source errors or triggering a resync.
 func cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if operatorPath(r.URL.Path) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", "+HeaderStaleSources+", X-Request-Id")
@@ -385,4 +393,55 @@ func cors(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// operatorPath reports the endpoints for operators and orchestrators, not
+// registry clients: the extension namespace (sources, resync), health,
+// readiness and metrics.
+func operatorPath(p string) bool {
+	switch p {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return strings.Contains(p, ExtensionPath+"/") || strings.HasSuffix(p, ExtensionPath)
+}
+
+// checkPath answers a malformed path with a problem document before the
+// mux sees it: the mux would redirect a path with empty or dot segments
+// (307 with an HTML body) to a cleaned path the client did not ask for.
+// (A malformed escape in the path never gets here: net/http refuses the
+// request line with its own 400.)
+func checkPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if msg := malformedPath(r); msg != "" {
+			writeProblem(w, http.StatusBadRequest, msg)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// malformedPath describes what is wrong with the request's path, "" if
+// nothing. A trailing slash is allowed (an empty last segment).
+func malformedPath(r *http.Request) string {
+	raw := r.URL.EscapedPath()
+	if r.RequestURI != "" && strings.HasPrefix(r.RequestURI, "/") {
+		raw, _, _ = strings.Cut(r.RequestURI, "?")
+	}
+	if !strings.HasPrefix(raw, "/") {
+		return ""
+	}
+	if _, err := url.PathUnescape(raw); err != nil {
+		return "malformed escape in the path: encode a literal % as %25"
+	}
+	segs := strings.Split(raw[1:], "/")
+	for i, seg := range segs {
+		switch {
+		case seg == "" && i < len(segs)-1:
+			return "empty segment in the path (//): remove it, or encode a slash inside a server name as %2F"
+		case seg == "." || seg == "..":
+			return "dot segment in the path (" + seg + "): write the path without it"
+		}
+	}
+	return ""
 }

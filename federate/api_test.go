@@ -471,7 +471,7 @@ func TestRoutingErrors(t *testing.T) {
 func TestCORS(t *testing.T) {
 	t.Parallel()
 	e := apiEnv(t)
-	for _, path := range []string{"/v0.1/servers", "/v0.1/servers/io.github.mcpfed%2Fmulti/versions/latest", "/healthz", "/nope"} {
+	for _, path := range []string{"/v0.1/servers", "/v0.1/servers/io.github.mcpfed%2Fmulti/versions/latest", "/v0.1/health", "/nope"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
 			r := e.do(t, http.MethodOptions, path,

@@ -129,7 +129,7 @@ func benchUniverse(n int) []*upstream.Entry {
 			out = append(out, e)
 		}
 	}
-	upstream.Finalize(out, time.Time{}, nil, benchNow)
+	upstream.Finalize(out, time.Time{})
 	return out
 }
 
@@ -155,7 +155,11 @@ func newBenchEngine(srcs ...*benchSource) *Engine {
 	for i, s := range srcs {
 		ms[i] = Member{Source: s}
 	}
-	return NewEngine(EngineOptions{Members: ms})
+	e, err := NewEngine(EngineOptions{Members: ms, CursorKeys: [][]byte{testCursorKey}})
+	if err != nil {
+		panic(err) // a fixed key of the right length
+	}
+	return e
 }
 
 // benchEngineBySize holds one single-source engine per size, built on first

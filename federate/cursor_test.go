@@ -18,7 +18,9 @@ func TestDecodeCursor(t *testing.T) {
 	fp := Query{}.fingerprint("")
 	good := encodeCursor(cursor{Q: fp, Name: "io.github.x/y", Version: "1.0.0", Owner: "src"})
 	goodJSON, _ := base64.RawURLEncoding.DecodeString(good)
-	withJSON := func(s string) string { return b64(s) }
+	withJSON := signedPayload
+	payload, _, _ := strings.Cut(good, ".")
+	otherKey := &cursorCodec{keys: [][]byte{[]byte("another key of the right length, 32+ bytes")}}
 	tests := []struct {
 		name   string
 		cursor string
@@ -27,6 +29,13 @@ func TestDecodeCursor(t *testing.T) {
 		{"issued by this registry", good, true},
 		{"with live positions", encodeCursor(cursor{Q: fp, Name: "a.b/c", Version: "1", Owner: "s", Live: []liveCursor{{Source: "api", Upstream: "x", Used: 3}}}), true},
 		{"empty", "", false},
+		{"unsigned (version 1 layout)", b64(string(goodJSON)), false},
+		{"payload without its MAC", payload, false},
+		{"payload with an empty MAC", payload + ".", false},
+		{"signed with another key", otherKey.encode(cursor{Q: fp, Name: "io.github.x/y", Version: "1.0.0", Owner: "src"}), false},
+		{"MAC of another payload", b64(strings.Replace(string(goodJSON), `"src"`, `"crs"`, 1)) + good[len(payload):], false},
+		{"truncated MAC", good[:len(good)-2], false},
+		{"upstream position with a control character", encodeCursor(cursor{Q: fp, Name: "a.b/c", Version: "1", Owner: "s", Live: []liveCursor{{Source: "api", Upstream: "x\ny"}}}), false},
 		{"not base64url", "%%%not-base64%%%", false},
 		{"standard alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(good) + "+/", false},
 		{"padded", base64.URLEncoding.EncodeToString(goodJSON), false},
@@ -35,14 +44,14 @@ func TestDecodeCursor(t *testing.T) {
 		{"JSON array", b64("[]"), false},
 		{"JSON null", b64("null"), false},
 		{"JSON string", b64(`"io.github.x/y"`), false},
-		{"unknown field", withJSON(`{"v":1,"q":"` + fp + `","n":"a.b/c","ver":"1","o":"s","x":1}`), false},
+		{"unknown field", withJSON(`{"v":2,"q":"` + fp + `","n":"a.b/c","ver":"1","o":"s","x":1}`), false},
 		{"version 0", withJSON(`{"v":0,"q":"` + fp + `","n":"a.b/c","ver":"1","o":"s"}`), false},
-		{"version 2", withJSON(`{"v":2,"q":"` + fp + `","n":"a.b/c","ver":"1","o":"s"}`), false},
+		{"version 1", withJSON(`{"v":1,"q":"` + fp + `","n":"a.b/c","ver":"1","o":"s"}`), false},
 		{"no version field", withJSON(`{"q":"` + fp + `","n":"a.b/c","ver":"1","o":"s"}`), false},
-		{"empty name", withJSON(`{"v":1,"q":"` + fp + `","n":"","ver":"1","o":"s"}`), false},
-		{"empty key version", withJSON(`{"v":1,"q":"` + fp + `","n":"a.b/c","ver":"","o":"s"}`), false},
-		{"empty owner", withJSON(`{"v":1,"q":"` + fp + `","n":"a.b/c","ver":"1","o":""}`), false},
-		{"wrong type", withJSON(`{"v":"1","q":"` + fp + `","n":"a.b/c","ver":"1","o":"s"}`), false},
+		{"empty name", withJSON(`{"v":2,"q":"` + fp + `","n":"","ver":"1","o":"s"}`), false},
+		{"empty key version", withJSON(`{"v":2,"q":"` + fp + `","n":"a.b/c","ver":"","o":"s"}`), false},
+		{"empty owner", withJSON(`{"v":2,"q":"` + fp + `","n":"a.b/c","ver":"1","o":""}`), false},
+		{"wrong type", withJSON(`{"v":"2","q":"` + fp + `","n":"a.b/c","ver":"1","o":"s"}`), false},
 		{"other query", encodeCursor(cursor{Q: Query{Search: "x"}.fingerprint(""), Name: "a.b/c", Version: "1", Owner: "s"}), false},
 		{"other view", encodeCursor(cursor{Q: Query{}.fingerprint("gh"), Name: "a.b/c", Version: "1", Owner: "s"}), false},
 		{"trailing value", withJSON(string(goodJSON) + `{}`), false},
@@ -172,7 +181,7 @@ func fuzzEngine(tb testing.TB) *Engine {
 			srv{Name: "io.github.x/b", Version: "1.0.0", Description: "b", Published: "2025-01-01T00:00:00Z"},
 			srv{Name: "io.github.x/shared", Version: "3.0.0", Description: "s", Published: "2025-01-03T00:00:00Z"},
 		))
-		fuzzEngineVal = NewEngine(EngineOptions{Members: members(a, b)})
+		fuzzEngineVal = mustEngine(tb, EngineOptions{Members: members(a, b)})
 	})
 	return fuzzEngineVal
 }

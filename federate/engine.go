@@ -3,7 +3,6 @@ package federate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -28,6 +27,16 @@ type LiveSource interface {
 	Fetch(ctx context.Context, r upstream.Request) (*upstream.Response, error)
 	// PageSize is the list page size to ask of the upstream.
 	PageSize() int
+	// MaxPagesPerRequest bounds the upstream pages one client request
+	// reads from the source (see liveStream).
+	MaxPagesPerRequest() int
+	// ReportFault counts a fault the engine found in what the upstream
+	// answered (a page that makes no progress) as a failure for the
+	// source's breaker.
+	ReportFault(err error)
+	// Served reports whether the upstream has answered at least once
+	// (readiness of a required live source).
+	Served() bool
 }
 
 // Member is a source as the engine sees it: a snapshot source or a live
@@ -64,6 +73,8 @@ type Engine struct {
 	timeout      time.Duration
 	clock        func() time.Time
 	logger       *slog.Logger
+	cursors      *cursorCodec
+	warnings     *warnings
 }
 
 // EngineOptions configure an engine.
@@ -76,26 +87,55 @@ type EngineOptions struct {
 	OutOfOrder func(source string, n int)
 	// RequestTimeout bounds the whole fan-out of one request (default 10s).
 	RequestTimeout time.Duration
-	Clock          func() time.Time
-	Logger         *slog.Logger
+	// CursorKeys authenticate list cursors (HMAC-SHA256): the first signs,
+	// every one verifies (rotation: put the new key first, drop the old
+	// one once its cursors have expired from use). Each key is at least
+	// MinCursorKeyBytes long. Without keys a random key is made: cursors
+	// then hold for this process only, not across replicas or restarts.
+	CursorKeys [][]byte
+	// WarnInterval is how often a repeated warning about one source is
+	// logged (with the count since the last line); default 1m.
+	WarnInterval time.Duration
+	Clock        func() time.Time
+	Logger       *slog.Logger
 }
 
-// NewEngine builds an engine over members in priority order.
-func NewEngine(o EngineOptions) *Engine {
+// DefaultWarnInterval is how often a repeated warning about one source is
+// logged unless EngineOptions.WarnInterval says otherwise.
+const DefaultWarnInterval = time.Minute
+
+// NewEngine builds an engine over members in priority order. Its only
+// error is an unusable cursor key (ErrCursorKey).
+func NewEngine(o EngineOptions) (*Engine, error) {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
 	}
+	if o.WarnInterval <= 0 {
+		o.WarnInterval = DefaultWarnInterval
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	codec, random, err := newCursorCodec(o.CursorKeys)
+	if err != nil {
+		return nil, err
+	}
+	if random {
+		o.Logger.Warn("no cursor key given: list cursors are signed with a random key and hold for this process only")
 	}
 	return &Engine{
 		members: o.Members, reservations: o.Reservations, observeMerge: o.ObserveMerge,
 		outOfOrder: o.OutOfOrder, timeout: o.RequestTimeout, clock: o.Clock, logger: o.Logger,
-	}
+		cursors: codec, warnings: newWarnings(o.Logger, o.Clock, o.WarnInterval),
+	}, nil
 }
+
+// errNoData is a snapshot source that has not loaded yet, or whose loads
+// have all failed.
+var errNoData = errors.New("no data to serve")
 
 // Report says which sources could not take part in an answer, and which
 // answered from stale cache.
@@ -132,6 +172,7 @@ type Page struct {
 // reloads meanwhile), or a live source.
 type bound struct {
 	name     string
+	rank     int // priority: the member's index
 	snap     *upstream.Snapshot
 	live     LiveSource
 	required bool
@@ -143,13 +184,13 @@ type bound struct {
 func (e *Engine) bind() ([]bound, Report, error) {
 	var rep Report
 	out := make([]bound, 0, len(e.members))
-	for _, m := range e.members {
-		b := bound{name: m.Name(), live: m.Live, required: m.Required}
+	for i, m := range e.members {
+		b := bound{name: m.Name(), rank: i, live: m.Live, required: m.Required}
 		if m.Live == nil {
 			b.snap = m.Source.Snapshot()
 			if b.snap == nil {
 				if m.Required {
-					return nil, rep, fmt.Errorf("%w: source %q has no data to serve", ErrRequiredSourceFailed, b.name)
+					return nil, rep, requiredFailed(b.name, errNoData)
 				}
 				rep.fail(b.name)
 				continue
@@ -187,7 +228,7 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 	fp := q.fingerprint(view.name())
 	var after cursor
 	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor, fp)
+		c, err := e.cursors.decode(q.Cursor, fp)
 		if err != nil {
 			return nil, err
 		}
@@ -207,7 +248,7 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 	page := &Page{Entries: entries, Report: rep}
 	if next != nil {
 		next.Q = fp
-		page.NextCursor = encodeCursor(*next)
+		page.NextCursor = e.cursors.encode(*next)
 	}
 	return page, nil
 }
@@ -219,7 +260,7 @@ func (e *Engine) Ready(attempted func(name string) bool) (bool, []string) {
 	var waiting []string
 	for _, m := range e.members {
 		if m.Live != nil {
-			if s, ok := m.Live.(interface{ Served() bool }); ok && m.Required && !s.Served() {
+			if m.Required && !m.Live.Served() {
 				waiting = append(waiting, m.Name())
 			}
 			continue
@@ -274,11 +315,13 @@ func (e *Engine) SourceNames() []string {
 
 // logSkip records a source left out of an answer. An open breaker is
 // logged once, when it opens (by the source); repeating it for every
-// request would cost more than the answer.
-func (e *Engine) logSkip(source string, err error) {
-	level := slog.LevelWarn
+// request would cost more than the answer. Other causes are logged at most
+// once per source and interval, with a count (a failing upstream under
+// load would otherwise write a line per request).
+func (e *Engine) logSkip(ctx context.Context, source string, err error) {
 	if errors.Is(err, upstream.ErrBreakerOpen) {
-		level = slog.LevelDebug
+		e.logger.DebugContext(ctx, "source skipped in answer", "source", source, "error", err)
+		return
 	}
-	e.logger.Log(context.Background(), level, "source skipped in answer", "source", source, "error", err)
+	e.warnings.warn(ctx, source, "source skipped in answer", 1, "error", err)
 }

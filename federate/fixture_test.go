@@ -3,13 +3,17 @@ package federate
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,6 +31,35 @@ var fixedNow = time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
 // publication and update time of all its entries.
 const toolhiveUpdated = "2026-09-08T08:45:56Z"
 
+// testCursorKey signs the cursors of every test engine, so that tests can
+// write cursors of their own (forged structure, correctly signed).
+var testCursorKey = []byte("mcpfed test cursor key: 32 bytes or more")
+
+var testCodec = &cursorCodec{keys: [][]byte{testCursorKey}}
+
+func encodeCursor(c cursor) string { return testCodec.encode(c) }
+
+func decodeCursor(s, fingerprint string) (cursor, error) { return testCodec.decode(s, fingerprint) }
+
+// signedPayload signs raw JSON as a cursor, whatever it holds.
+func signedPayload(raw string) string {
+	payload := base64.RawURLEncoding.EncodeToString([]byte(raw))
+	return payload + "." + base64.RawURLEncoding.EncodeToString(cursorMAC(testCursorKey, payload))
+}
+
+// mustEngine builds an engine signing cursors with testCursorKey.
+func mustEngine(t testing.TB, o EngineOptions) *Engine {
+	t.Helper()
+	if o.CursorKeys == nil {
+		o.CursorKeys = [][]byte{testCursorKey}
+	}
+	e, err := NewEngine(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // fakeSource is a SnapshotSource whose snapshot the test sets; nil stands for
 // a source that has not loaded or whose load failed.
 type fakeSource struct {
@@ -39,8 +72,8 @@ func (f *fakeSource) Snapshot() *upstream.Snapshot { return f.snap.Load() }
 func (f *fakeSource) set(s *upstream.Snapshot)     { f.snap.Store(s) }
 
 // newSource parses data as a file source would (Parse, Finalize,
-// NewSnapshot). Each call parses afresh: a snapshot stamps its entries
-// with its source name, so entries must never be shared between sources.
+// NewSnapshot). A snapshot stamps its entries with its source name, so
+// entries are never shared between sources of different names.
 func newSource(t testing.TB, name string, data []byte) *fakeSource {
 	t.Helper()
 	s := &fakeSource{name: name}
@@ -48,13 +81,34 @@ func newSource(t testing.TB, name string, data []byte) *fakeSource {
 	return s
 }
 
+// snapshots keeps every snapshot made, by source name and data: a snapshot
+// is immutable once built (readers share it in production too), and the
+// same catalogue is parsed by dozens of tests otherwise.
+var snapshots sync.Map
+
+type snapshotKey struct {
+	name string
+	data [sha256.Size]byte
+}
+
 func mustSnapshot(t testing.TB, name string, data []byte) *upstream.Snapshot {
+	t.Helper()
+	k := snapshotKey{name, sha256.Sum256(data)}
+	if s, ok := snapshots.Load(k); ok {
+		return s.(*upstream.Snapshot)
+	}
+	s := parseSnapshot(t, name, data)
+	snapshots.Store(k, s)
+	return s
+}
+
+func parseSnapshot(t testing.TB, name string, data []byte) *upstream.Snapshot {
 	t.Helper()
 	doc, err := upstream.Parse(data)
 	if err != nil {
 		t.Fatalf("parse %s: %v", name, err)
 	}
-	upstream.Finalize(doc.Entries, doc.LastUpdated, nil, fixedNow)
+	upstream.Finalize(doc.Entries, doc.LastUpdated)
 	snap, err := upstream.NewSnapshot(name, doc.Entries, fixedNow)
 	if err != nil {
 		t.Fatalf("snapshot %s: %v", name, err)
@@ -182,6 +236,13 @@ type envOptions struct {
 	views        map[string]*View
 	maxAge       time.Duration
 	attempted    func(string) bool
+	admin        AdminOptions
+	logger       *slog.Logger
+	clock        func() time.Time
+	// wrap, when set, goes around the API's handler (a middleware).
+	wrap func(http.Handler) http.Handler
+	// warnInterval is the engine's (default: its own).
+	warnInterval time.Duration
 }
 
 func members(srcs ...*fakeSource) []Member {
@@ -198,31 +259,42 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.reservations != nil {
 		order := make([]string, len(o.members))
 		for i, m := range o.members {
-			order[i] = m.Source.Name()
+			order[i] = m.Name()
 		}
 		var err error
 		if res, err = filter.NewReservations(o.reservations, order); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eng := NewEngine(EngineOptions{Members: o.members, Reservations: res, Clock: func() time.Time { return fixedNow }})
+	if o.clock == nil {
+		o.clock = func() time.Time { return fixedNow }
+	}
+	eng := mustEngine(t, EngineOptions{Members: o.members, Reservations: res, Clock: o.clock, Logger: o.logger, WarnInterval: o.warnInterval})
 	api, err := NewAPI(APIOptions{
 		Engine:    eng,
 		Views:     o.views,
 		MaxAge:    o.maxAge,
 		Build:     BuildInfo{Version: "v1.2.3-test", GitCommit: "abc123", BuildTime: "2025-09-01T00:00:00Z"},
 		Attempted: o.attempted,
+		Admin:     o.admin,
+		Clock:     o.clock,
+		Logger:    o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(api.Handler())
+	h := api.Handler()
+	if o.wrap != nil {
+		h = o.wrap(h)
+	}
+	ts := httptest.NewServer(h)
 	// Compression off: the tests ask for gzip explicitly and must see the
 	// bytes on the wire, not what the transport decoded.
 	tr := &http.Transport{DisableCompression: true}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
 		ts.Close()
+		api.Close()
 	})
 	return &env{engine: eng, server: ts, client: &http.Client{Transport: tr}, schemas: loadSchemas(t)}
 }
@@ -277,14 +349,17 @@ func (e *env) do(t testing.TB, method, path string, header ...string) response {
 
 func (e *env) check(t testing.TB, method, path string, r response) {
 	t.Helper()
-	if got := r.header.Get("Access-Control-Allow-Origin"); got != "*" {
-		t.Errorf("%s %s: Access-Control-Allow-Origin = %q, want *", method, path, got)
+	p, _, _ := strings.Cut(path, "?")
+	if got, want := r.header.Get("Access-Control-Allow-Origin"), "*"; operatorPath(p) && got != "" {
+		t.Errorf("%s %s: operator endpoint with Access-Control-Allow-Origin %q", method, path, got)
+	} else if !operatorPath(p) && got != want {
+		t.Errorf("%s %s: Access-Control-Allow-Origin = %q, want %s", method, path, got, want)
 	}
 	switch {
 	case r.status >= 400:
 		checkProblem(t, method+" "+path, r)
 	case r.status == http.StatusOK && method == http.MethodGet:
-		if r.header.Get("ETag") == "" {
+		if r.header.Get("ETag") == "" && !strings.Contains(p, ExtensionPath) {
 			t.Errorf("%s %s: 200 without ETag", method, path)
 		}
 		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {

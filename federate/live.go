@@ -10,17 +10,58 @@ import (
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
-// ErrCursorLoop is an upstream that hands back a cursor it already gave in
-// the same walk: following it would never end.
-var ErrCursorLoop = errors.New("upstream repeated a cursor")
+// Errors that end a live walk because of what the upstream sent.
+var (
+	// ErrCursorLoop is an upstream that hands back a cursor it already
+	// gave in the same walk: following it would never end.
+	ErrCursorLoop = errors.New("upstream repeated a cursor")
+	// ErrNoProgress is an upstream page that hands a next cursor but holds
+	// no entry past the last one seen in the walk: following it could go
+	// on for ever without yielding anything.
+	ErrNoProgress = errors.New("upstream page makes no forward progress")
+)
+
+// errPageBound is a live stream that has read its per-request page budget
+// and has more to read: the page being built ends there (see liveStream).
+var errPageBound = errors.New("per-request upstream page bound reached")
+
+// Warnings about misbehaving upstreams, logged once per source and interval.
+const (
+	warnOutOfOrder = "upstream sent entries out of order; dropped"
+	warnPageBound  = "upstream page bound reached; answer ends early with a cursor"
+	warnNoProgress = "upstream walk stopped"
+)
+
+// sourceFailure is a required source that could not answer. Its message
+// (the log's) carries the cause; clients are told only the source's name
+// (see writeError): causes hold upstream URLs and dial errors.
+type sourceFailure struct {
+	source string
+	err    error
+}
+
+func (e *sourceFailure) Error() string {
+	return fmt.Sprintf("%v: source %q: %v", ErrRequiredSourceFailed, e.source, e.err)
+}
+
+func (e *sourceFailure) Unwrap() []error { return []error{ErrRequiredSourceFailed, e.err} }
 
 func requiredFailed(source string, err error) error {
-	return fmt.Errorf("%w: source %q: %w", ErrRequiredSourceFailed, source, err)
+	return &sourceFailure{source: source, err: err}
 }
 
 // liveStream reads a live source page by page with the query forwarded.
 // Its position is the upstream cursor of the current page and how many of
 // the page's entries were consumed; that pair goes into mcpfed's cursor.
+//
+// One client request reads at most MaxPagesPerRequest pages of the source.
+// When the stream needs one more, it stops with errPageBound and the merge
+// ends the page there: the client gets the entries merged so far (maybe
+// fewer than its limit, maybe none) and a cursor that continues at the
+// next upstream page. The answer is correct and complete for its range, so
+// a walk still sees everything; each request's work is bounded. A page
+// without forward progress, or a repeated cursor, is an upstream fault: it
+// fails the stream and is reported to the source's breaker.
 type liveStream struct {
 	engine   *Engine
 	name     string
@@ -30,6 +71,7 @@ type liveStream struct {
 	after    upstream.Key
 
 	pageCursor string // upstream cursor of the current page ("" = first)
+	resumed    bool   // pageCursor came from the client's cursor
 	skip       int    // entries of the page consumed by earlier requests
 	fetched    bool
 	page       []*upstream.Entry
@@ -39,6 +81,11 @@ type liveStream struct {
 	err        error
 	stale      bool
 
+	pages    int          // pages fetched in this request
+	maxPages int          // the source's per-request bound
+	seen     upstream.Key // highest key fetched in this request
+	hasSeen  bool
+
 	cursors map[string]bool // upstream cursors followed in this walk
 	names   map[string]bool // names yielded in this request
 	last    *upstream.Entry // last entry yielded, for the order check
@@ -46,9 +93,10 @@ type liveStream struct {
 
 func newLiveStream(e *Engine, b bound, q Query, after cursor) *liveStream {
 	s := &liveStream{engine: e, name: b.name, src: b.live, required: b.required, q: q, after: after.key(),
-		cursors: map[string]bool{}, names: map[string]bool{}}
+		maxPages: max(b.live.MaxPagesPerRequest(), 1), cursors: map[string]bool{}, names: map[string]bool{}}
 	if lc, ok := after.liveFor(b.name); ok {
 		s.pageCursor, s.skip, s.done = lc.Upstream, lc.Used, lc.Done
+		s.resumed = lc.Upstream != ""
 	}
 	s.cursors[s.pageCursor] = true
 	return s
@@ -83,34 +131,48 @@ func (s *liveStream) peek(ctx context.Context) (*upstream.Entry, error) {
 				dropped++
 				continue
 			}
-			s.reportOutOfOrder(dropped)
+			s.reportOutOfOrder(ctx, dropped)
 			return e, nil
 		}
-		s.reportOutOfOrder(dropped)
+		s.reportOutOfOrder(ctx, dropped)
 		if s.next == "" {
 			s.done = true
 			return nil, nil
 		}
 		if s.cursors[s.next] {
-			s.err = fmt.Errorf("%w %q: stopping the walk", ErrCursorLoop, s.next)
+			s.err = s.fault(ctx, fmt.Errorf("%w %q: stopping the walk", ErrCursorLoop, s.next))
 			return nil, s.err
 		}
+		if s.pages >= s.maxPages {
+			// Not sticky: position() still says where the next request
+			// starts (the page after this one).
+			s.engine.warnings.warn(ctx, s.name, warnPageBound, 1, "pages", s.maxPages)
+			return nil, errPageBound
+		}
 		s.cursors[s.next] = true
-		s.pageCursor, s.skip, s.fetched = s.next, 0, false
+		s.pageCursor, s.skip, s.fetched, s.resumed = s.next, 0, false, false
 	}
 }
 
-func (s *liveStream) reportOutOfOrder(n int) {
+// fault ends the walk for an upstream fault: the breaker counts it.
+func (s *liveStream) fault(ctx context.Context, err error) error {
+	s.src.ReportFault(err)
+	s.engine.warnings.warn(ctx, s.name, warnNoProgress, 1, "error", err)
+	return err
+}
+
+func (s *liveStream) reportOutOfOrder(ctx context.Context, n int) {
 	if n == 0 {
 		return
 	}
-	s.engine.logger.Warn("upstream sent entries out of order; dropped", "source", s.name, "entries", n)
+	s.engine.warnings.warn(ctx, s.name, warnOutOfOrder, n)
 	if s.engine.outOfOrder != nil {
 		s.engine.outOfOrder(s.name, n)
 	}
 }
 
 func (s *liveStream) fetch(ctx context.Context) error {
+	s.pages++
 	resp, err := s.src.Fetch(ctx, upstream.Request{
 		Op:           upstream.OpList,
 		Cursor:       s.pageCursor,
@@ -125,7 +187,22 @@ func (s *liveStream) fetch(ctx context.Context) error {
 		IncludeDeleted: true,
 	})
 	if err != nil {
+		if s.resumed && refused(err) {
+			// The upstream refuses the position the client's cursor
+			// holds (expired, or never valid): the client must start
+			// again; the upstream is not failing.
+			return badRequest("the cursor's position in source %q is no longer accepted by that registry: start the listing again without a cursor", s.name)
+		}
 		return fmt.Errorf("fetch page from %s: %w", s.name, err)
+	}
+	if resp.NextCursor != "" && s.pages > 1 && !s.progresses(resp.Entries) {
+		return s.fault(ctx, fmt.Errorf("%w: %s handed a next cursor with a page of %d entries, none after %s %s",
+			ErrNoProgress, s.name, len(resp.Entries), s.seen.Name, s.seen.Version))
+	}
+	for _, e := range resp.Entries {
+		if !s.hasSeen || s.seen.Less(e.Key()) {
+			s.seen, s.hasSeen = e.Key(), true
+		}
 	}
 	s.fetched, s.page, s.next = true, resp.Entries, resp.NextCursor
 	s.i = min(s.skip, len(s.page))
@@ -137,6 +214,24 @@ func (s *liveStream) fetch(ctx context.Context) error {
 	}
 	s.stale = s.stale || resp.Stale
 	return nil
+}
+
+// progresses reports whether a page holds an entry past every entry this
+// request has fetched from the source.
+func (s *liveStream) progresses(entries []*upstream.Entry) bool {
+	for _, e := range entries {
+		if !s.hasSeen || s.seen.Less(e.Key()) {
+			return true
+		}
+	}
+	return false
+}
+
+// refused reports an upstream answer that refuses the request itself (a
+// 4xx other than 429, or a 404 for a list page).
+func refused(err error) bool {
+	var se *upstream.StatusError
+	return errors.As(err, &se) && se.ClientFault() || errors.Is(err, upstream.ErrNotFound)
 }
 
 // minUpstreamSearch is the shortest search the official registry accepts

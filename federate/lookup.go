@@ -72,7 +72,7 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 		case errs[i] == nil || errors.Is(errs[i], upstream.ErrNotFound):
 			// Not held here: the next source may own it.
 		default:
-			e.logSkip(b.name, errs[i])
+			e.logSkip(ctx, b.name, errs[i])
 			rep.fail(b.name)
 		}
 	}

@@ -2,6 +2,9 @@ package federate
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 
 	"golang.org/x/sync/errgroup"
 
@@ -78,17 +81,23 @@ type merge struct {
 	// failed marks streams taken out of this request.
 	failed map[string]bool
 	rep    *Report
-	// owners caches each name's owner for this request; the cursor's owner
-	// of its last name is kept so that a name never changes hands mid-walk.
+	// owners caches each name's owner for this request.
 	owners map[string]string
+	// claim is the rank of the owner the cursor names for its last name
+	// (noClaim: none usable); see ownerOf.
+	claim int
+	// popped is the last key taken from any stream, admitted or not, and
+	// its source.
+	popped    *upstream.Key
+	poppedSrc string
+	// bounded: a live stream reached its page bound; the page ends.
+	bounded bool
 }
 
 func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *Report) *merge {
 	m := &merge{engine: e, srcs: srcs, q: q, view: view, after: after, rep: rep,
 		owners: map[string]string{}, live: map[string]*liveStream{}, failed: map[string]bool{}}
-	if after.Name != "" {
-		m.owners[after.Name] = after.Owner
-	}
+	m.claim = m.checkClaim(after)
 	for _, b := range srcs {
 		if b.live != nil {
 			ls := newLiveStream(e, b, q, after)
@@ -114,6 +123,9 @@ func (m *merge) page(ctx context.Context, limit int) ([]*upstream.Entry, *cursor
 			return nil, nil, err
 		}
 		if e == nil {
+			if m.bounded {
+				return out, m.boundCursor(), m.finish()
+			}
 			return out, nil, m.finish()
 		}
 		out = append(out, e)
@@ -125,10 +137,26 @@ func (m *merge) page(ctx context.Context, limit int) ([]*upstream.Entry, *cursor
 	if err != nil {
 		return nil, nil, err
 	}
-	if more == nil {
+	if more == nil && !m.bounded {
 		next = nil
 	}
 	return out, next, m.finish()
+}
+
+// boundCursor continues a page that a live source's page bound cut short:
+// after the last key taken from any stream (every stream has been read up
+// to it), or where the request started if none was.
+func (m *merge) boundCursor() *cursor {
+	k, owner := m.after.key(), m.after.Owner
+	if m.popped != nil {
+		k, owner = *m.popped, m.poppedSrc
+	}
+	// A name no source may serve (reserved elsewhere) has no owner; any
+	// non-empty claim does then, since the next request checks it again.
+	if o := m.ownerOf(k.Name); o != "" {
+		owner = o
+	}
+	return &cursor{Name: k.Name, Version: k.Version, Owner: owner, Live: m.liveState()}
 }
 
 // prefetch asks every live source for its first page at once, so a cold
@@ -142,7 +170,13 @@ func (m *merge) prefetch(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, ls := range m.live {
 		g.Go(func() error {
-			if _, err := ls.peek(gctx); err != nil && ls.required {
+			_, err := ls.peek(gctx)
+			switch {
+			case err == nil, errors.Is(err, errPageBound):
+				return nil // the merge meets the bound in order
+			case errors.Is(err, ErrBadRequest):
+				return err
+			case ls.required:
 				return requiredFailed(ls.name, err)
 			}
 			return nil
@@ -163,8 +197,16 @@ func (m *merge) next(ctx context.Context) (*upstream.Entry, error) {
 				continue
 			}
 			e, err := s.peek(ctx)
+			if errors.Is(err, errPageBound) {
+				if m.popped != nil || m.after.Name != "" {
+					m.bounded = true
+					return nil, nil
+				}
+				// Nothing to continue after: a first page with nothing in it.
+				err = fmt.Errorf("%w before any entry", err)
+			}
 			if err != nil {
-				if err := m.fail(s, err); err != nil {
+				if err := m.fail(ctx, s, err); err != nil {
 					return nil, err
 				}
 				continue
@@ -177,20 +219,26 @@ func (m *merge) next(ctx context.Context) (*upstream.Entry, error) {
 			return nil, nil
 		}
 		best.advance()
+		k := bestE.Key()
+		m.popped, m.poppedSrc = &k, best.source()
 		if m.admit(best.source(), bestE) {
 			return bestE, nil
 		}
 	}
 }
 
-// fail takes a stream out of the request: an error for a required source.
-func (m *merge) fail(s stream, err error) error {
+// fail takes a stream out of the request: an error for a required source,
+// and for a cursor the source refuses (the client's to fix).
+func (m *merge) fail(ctx context.Context, s stream, err error) error {
+	if errors.Is(err, ErrBadRequest) {
+		return err
+	}
 	if ls, ok := s.(*liveStream); ok && ls.required {
 		return requiredFailed(ls.name, err)
 	}
 	m.failed[s.source()] = true
 	m.rep.fail(s.source())
-	m.engine.logSkip(s.source(), err)
+	m.engine.logSkip(ctx, s.source(), err)
 	return nil
 }
 
@@ -224,8 +272,10 @@ func (m *merge) liveState() []liveCursor {
 	return out
 }
 
+// admit applies the filters, the reservations and shadowing to an entry.
+// Reservations are checked for every entry, whatever a cursor claims.
 func (m *merge) admit(src string, e *upstream.Entry) bool {
-	if !m.q.matches(e) || !m.view.admits(e) {
+	if !m.q.matches(e) || !m.view.admits(e) || !m.engine.reservations.Admits(src, e.Name) {
 		return false
 	}
 	return m.ownerOf(e.Name) == src
@@ -234,20 +284,60 @@ func (m *merge) admit(src string, e *upstream.Entry) bool {
 // ownerOf is the highest-priority source holding name. A live source holds
 // a name when its stream yields it in this request: the merge has read every
 // stream up to name before asking, so that is known by now.
+//
+// The cursor's last name keeps the owner the cursor names when that owner
+// ranks above the one found now, so a name never changes hands mid-walk
+// (its owner may have no versions left after the cursor, and a
+// lower-priority copy must not appear). A claim never wins over a
+// higher-priority holder: a cursor cannot hide a source's entries.
 func (m *merge) ownerOf(name string) string {
 	if o, ok := m.owners[name]; ok {
 		return o
 	}
-	owner := ""
+	owner, at := "", noClaim
 	for _, b := range m.srcs {
 		if m.failed[b.name] || !m.engine.reservations.Admits(b.name, name) {
 			continue
 		}
 		if b.live != nil && m.live[b.name].holds(name) || b.snap != nil && b.snap.Has(name) {
-			owner = b.name
+			owner, at = b.name, b.rank
 			break
 		}
 	}
+	if name == m.after.Name && m.claim < at {
+		owner = m.after.Owner
+	}
 	m.owners[name] = owner
 	return owner
+}
+
+// noClaim ranks below every member.
+const noClaim = math.MaxInt
+
+// checkClaim returns the rank of the cursor's owner, or noClaim when the
+// claim cannot hold: a source that is not a member, one the reservations
+// bar from the name, or a snapshot source that does not hold the name.
+// A member that has no data in this request keeps its claim (the answer
+// is partial; another source must not take the name over mid-walk).
+// Cursors are authenticated; this is defence in depth, and covers a
+// source reloaded between two pages.
+func (m *merge) checkClaim(after cursor) int {
+	if after.Name == "" {
+		return noClaim
+	}
+	for i, mb := range m.engine.members {
+		if mb.Name() != after.Owner {
+			continue
+		}
+		if !m.engine.reservations.Admits(after.Owner, after.Name) {
+			return noClaim
+		}
+		for _, b := range m.srcs {
+			if b.rank == i && b.snap != nil && !b.snap.Has(after.Name) {
+				return noClaim
+			}
+		}
+		return i
+	}
+	return noClaim
 }

@@ -395,7 +395,7 @@ func TestEngineReportsAndHooks(t *testing.T) {
 	a, b, c := shadowSources(t)
 	b.set(nil)
 	var observed int
-	eng := NewEngine(EngineOptions{
+	eng := mustEngine(t, EngineOptions{
 		Members:      []Member{{Source: a}, {Source: b}, {Source: c, Required: true}},
 		ObserveMerge: func(time.Duration) { observed++ },
 	})

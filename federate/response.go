@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -77,14 +78,26 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-// writeError answers with a problem document for err.
+// writeError answers with a problem document for err. Only request errors
+// are told as they are; a server-side failure names the source at most:
+// its cause (upstream URLs, dial errors, file paths) goes to the log.
 func writeError(w http.ResponseWriter, err error) {
 	status := statusOf(err)
-	detail := err.Error()
-	if status == http.StatusInternalServerError {
-		detail = "internal error" // details go to the log, not to clients
+	writeProblem(w, status, publicDetail(err, status))
+}
+
+func publicDetail(err error, status int) string {
+	if status < 500 {
+		return err.Error()
 	}
-	writeProblem(w, status, detail)
+	var sf *sourceFailure
+	switch {
+	case errors.As(err, &sf):
+		return fmt.Sprintf("required source %q could not answer", sf.source)
+	case status == http.StatusGatewayTimeout:
+		return "the sources did not answer within the request timeout"
+	}
+	return "internal error"
 }
 
 func writeProblem(w http.ResponseWriter, status int, detail string) {

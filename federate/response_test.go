@@ -48,8 +48,9 @@ func TestStatusOfAndProblems(t *testing.T) {
 	}{
 		{badRequest("limit %d", 0), 400, true},
 		{fmt.Errorf("%w: server x", ErrNotFound), 404, true},
-		{fmt.Errorf("%w: source s", ErrRequiredSourceFailed), 502, true},
-		{fmt.Errorf("merge: %w", context.DeadlineExceeded), 504, true},
+		{fmt.Errorf("merge: %w", context.DeadlineExceeded), 504, false},
+		{requiredFailed("s", errors.New(`Get "http://10.0.0.7:8080/v0.1/servers": dial tcp 10.0.0.7:8080: connection refused`)), 502, false},
+		{requiredFailed("s", fmt.Errorf("merge: %w", context.DeadlineExceeded)), 502, false},
 		{errors.New("secret internal state"), 500, false},
 	}
 	for _, tt := range tests {
@@ -68,9 +69,14 @@ func TestStatusOfAndProblems(t *testing.T) {
 		if p.Status != tt.status || p.Title != http.StatusText(tt.status) || p.Detail == "" {
 			t.Errorf("%v: problem %+v", tt.err, p)
 		}
-		// Internal errors go to the log; clients get no internals.
+		// Internal errors go to the log; clients get no internals: a
+		// failed source is named, its cause is not.
 		if shown := strings.Contains(p.Detail, tt.err.Error()); shown != tt.showDetail {
 			t.Errorf("%v: detail %q shown=%v, want %v", tt.err, p.Detail, shown, tt.showDetail)
+		}
+		var sf *sourceFailure
+		if errors.As(tt.err, &sf) && (!strings.Contains(p.Detail, `"s"`) || strings.Contains(p.Detail, "10.0.0.7") || strings.Contains(p.Detail, "deadline")) {
+			t.Errorf("%v: detail %q, want the source's name and nothing of the cause", tt.err, p.Detail)
 		}
 	}
 }

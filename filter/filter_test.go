@@ -27,7 +27,7 @@ func entry(t *testing.T, name, status string, tags []string, pkgType, transport 
 	if err != nil {
 		t.Fatal(err)
 	}
-	upstream.Finalize([]*upstream.Entry{e}, time.Time{}, nil, time.Unix(0, 0))
+	upstream.Finalize([]*upstream.Entry{e}, time.Time{})
 	return e
 }
 

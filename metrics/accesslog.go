@@ -1,42 +1,19 @@
 package metrics
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"time"
 )
 
-// HeaderRequestID carries a request's id: taken from the client when it sends
-// a well-formed one (so a trace spans proxies), generated otherwise, and
-// returned on the response.
-const HeaderRequestID = "X-Request-Id"
-
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-
-type requestIDKey struct{}
-
-// RequestID returns the id of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
-}
-
-// AccessLog gives every request an id and logs one line when it ends:
-// method, route template, path, status, bytes, duration and id. It logs no
-// header and no body, so credentials cannot reach the log. Wrap it inside
-// Middleware so the route template is known.
+// AccessLog logs one line when a request ends: method, route template,
+// path, status, bytes, duration and request id. It logs no header and no
+// body, so credentials cannot reach the log. Wrap it inside Middleware, which
+// gives the request its id and route template.
 func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	logger = slog.New(RequestIDHandler(logger.Handler())) // request_id once, even if the caller's handler is not wrapped
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(HeaderRequestID)
-		if !requestIDPattern.MatchString(id) {
-			id = newRequestID()
-		}
-		w.Header().Set(HeaderRequestID, id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = AssignRequestID(w, r) // a no-op behind Middleware
 		start := time.Now()
 		rec := &countingRecorder{statusRecorder: statusRecorder{ResponseWriter: w, code: http.StatusOK}}
 		next.ServeHTTP(rec, r)
@@ -45,7 +22,6 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		logger.LogAttrs(r.Context(), level, "request",
-			slog.String("request_id", id),
 			slog.String("method", r.Method),
 			slog.String("route", Route(r)),
 			slog.String("path", r.URL.Path),
@@ -55,12 +31,6 @@ func AccessLog(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr),
 		)
 	})
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
-	return hex.EncodeToString(b[:])
 }
 
 type countingRecorder struct {

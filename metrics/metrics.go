@@ -31,6 +31,7 @@ type Metrics struct {
 
 	httpDuration *prometheus.HistogramVec
 	inFlight     prometheus.Gauge
+	httpRejected *prometheus.CounterVec
 
 	sourceEntries      *prometheus.GaugeVec
 	sourceLastSuccess  *prometheus.GaugeVec
@@ -66,6 +67,10 @@ func NewWith(reg prometheus.Registerer, gatherer prometheus.Gatherer) *Metrics {
 			Namespace: namespace, Name: "http_requests_in_flight",
 			Help: "Inbound HTTP requests being served.",
 		}),
+		httpRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "http_requests_rejected_total",
+			Help: "Inbound HTTP requests refused before any handler ran, by reason (in_flight: over the cap, 503; transfer_encoding: a request body framing the API does not accept, 400).",
+		}, []string{"reason"}),
 		sourceEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "source_entries",
 			Help: "Server versions in the source's current snapshot.",
@@ -98,8 +103,11 @@ func NewWith(reg prometheus.Registerer, gatherer prometheus.Gatherer) *Metrics {
 		}),
 	}
 	m.up, m.cache = newUpstreamCollectors(), newCacheCollectors()
-	reg.MustRegister(m.httpDuration, m.inFlight, m.sourceEntries, m.sourceLastSuccess,
+	reg.MustRegister(m.httpDuration, m.inFlight, m.httpRejected, m.sourceEntries, m.sourceLastSuccess,
 		m.sourceSyncDuration, m.sourceSyncFailures, m.partialResponses, m.mergeDuration, m.sourceInfo)
+	for _, reason := range []string{RejectInFlight, RejectTransferEncoding} {
+		m.httpRejected.WithLabelValues(reason).Add(0) // export the series from the start
+	}
 	reg.MustRegister(m.up.all()...)
 	reg.MustRegister(m.cache.all()...)
 	return m
@@ -132,6 +140,16 @@ func (m *Metrics) SourceConfigured(source, kind, mode string, required bool) {
 	m.sourceEntries.WithLabelValues(source).Add(0)
 }
 
+// Reasons a request is refused before any handler runs.
+const (
+	RejectInFlight         = "in_flight"         // beyond the in-flight cap: 503
+	RejectTransferEncoding = "transfer_encoding" // a chunked request body: 400
+)
+
+// Rejected counts a request refused by the server's guard before any
+// handler ran, for one of the Reject* reasons.
+func (m *Metrics) Rejected(reason string) { m.httpRejected.WithLabelValues(reason).Inc() }
+
 // Partial counts an answer that lacked some sources.
 func (m *Metrics) Partial(handler string) { m.partialResponses.WithLabelValues(handler).Inc() }
 
@@ -156,10 +174,13 @@ func Route(r *http.Request) string {
 	return ""
 }
 
-// Middleware measures every request: in-flight gauge and latency by route
+// Middleware gives every request an id (X-Request-Id on the response, and
+// in the context for RequestID and RequestIDHandler, whether or not the
+// access log is on) and measures it: in-flight gauge and latency by route
 // template, method and code.
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = AssignRequestID(w, r)
 		m.inFlight.Inc()
 		defer m.inFlight.Dec()
 		start := time.Now()

@@ -310,7 +310,7 @@ func benchLoadHeap(items []benchItem) (retained, peak float64, err error) {
 			return nil, err
 		}
 		note()
-		upstream.Finalize(doc.Entries, doc.LastUpdated, nil, benchNow)
+		upstream.Finalize(doc.Entries, doc.LastUpdated)
 		snap, err := upstream.NewSnapshot("bench", doc.Entries, benchNow)
 		note()
 		return snap, err

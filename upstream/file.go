@@ -6,14 +6,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log/slog"
-	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpfed/mcpfed/credential"
 )
 
 // BuiltinPrefix selects a file of the built-in catalogue as a file source's
@@ -23,32 +25,6 @@ const BuiltinPrefix = "builtin:"
 // ErrUnchanged is returned by a read when the file has not changed since the
 // last successful load.
 var ErrUnchanged = errors.New("unchanged since last load")
-
-// FileOptions configure a file source.
-type FileOptions struct {
-	// Name is the source's slug.
-	Name string
-	// Path is a file, a directory of server.json files, an http(s) URL, or
-	// BuiltinPrefix followed by the name of a built-in catalogue file.
-	Path string
-	// Interval between change checks; zero disables re-reading.
-	Interval time.Duration
-	// MaxBytes bounds one file (or the sum of a directory's files).
-	MaxBytes int64
-	// Admit, when set, drops entries it returns false for (the source's filter).
-	Admit func(*Entry) bool
-	// Builtin is the embedded catalogue that BuiltinPrefix paths read from.
-	Builtin fs.FS
-	// HTTPClient fetches URLs. Defaults to a client with a 30s timeout.
-	HTTPClient *http.Client
-	// StateDir, when set, persists the last good snapshot (see Holder).
-	StateDir string
-	Clock    func() time.Time
-	Logger   *slog.Logger
-	// OnLoad is called after every load attempt with the new status and how
-	// long the attempt took (metrics).
-	OnLoad func(SourceStatus, time.Duration)
-}
 
 // SourceStatus is what an operator needs to know about a source's loading.
 type SourceStatus struct {
@@ -93,7 +69,8 @@ func (s SourceStatus) State() string {
 // snapshot and reports the error.
 type FileSource struct {
 	*Holder
-	opts FileOptions
+	opts  FileOptions
+	where string // the path, or the URL redacted: for errors and logs
 
 	// Guarded by the holder's attempt serialisation.
 	stamp     string // change stamp of the last successful read
@@ -102,19 +79,77 @@ type FileSource struct {
 	modified  string
 }
 
-// NewFileSource returns an unloaded file source; call Load or Run.
-func NewFileSource(opts FileOptions) *FileSource {
-	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 256 << 20
+// NewFileSource returns an unloaded file source; call Load or Run. Invalid
+// options (see FileOptions.Validate), a built-in catalogue name that does
+// not exist, and a local path that does not exist (unless Optional) or is
+// neither a regular file nor a directory are errors.
+func NewFileSource(opts FileOptions) (*FileSource, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	opts = opts.withDefaults()
+	switch {
+	case opts.isURL():
+		if opts.TokenFile != "" || opts.UsernameFile != "" {
+			u, err := url.Parse(opts.Path)
+			if err != nil {
+				return nil, fmt.Errorf("url %s is not a valid URL", credential.RedactURL(opts.Path))
+			}
+			opts.HTTPClient = stayOnHost(opts.HTTPClient, u)
+		}
+	case opts.isBuiltin():
+		if err := checkBuiltin(opts.Builtin, strings.TrimPrefix(opts.Path, BuiltinPrefix)); err != nil {
+			return nil, err
+		}
+	default:
+		if err := checkLocal(opts.Path, opts.Optional); err != nil {
+			return nil, err
+		}
 	}
 	h := NewHolder(HolderOptions{
-		Name: opts.Name, Kind: "file", Admit: opts.Admit, StateDir: opts.StateDir,
+		Name: opts.Name, Kind: "file", Admit: opts.Admit, Store: opts.Store,
 		Clock: opts.Clock, Logger: opts.Logger, OnLoad: opts.OnLoad,
 	})
-	return &FileSource{Holder: h, opts: opts}
+	where := opts.Path
+	if opts.isURL() {
+		where = credential.RedactURL(opts.Path)
+	}
+	return &FileSource{Holder: h, opts: opts, where: where}, nil
+}
+
+// checkBuiltin reports a built-in catalogue name that is not in the build,
+// listing those that are.
+func checkBuiltin(fsys fs.FS, name string) error {
+	if fsys == nil {
+		return fmt.Errorf("path %s%s: this build has no built-in catalogue", BuiltinPrefix, name)
+	}
+	if _, err := fs.Stat(fsys, name+".json"); err == nil {
+		return nil
+	}
+	files, _ := fs.Glob(fsys, "*.json")
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = BuiltinPrefix + strings.TrimSuffix(path.Base(f), ".json")
+	}
+	slices.Sort(names)
+	return fmt.Errorf("path %s%s: no such built-in catalogue (have %s)", BuiltinPrefix, name, strings.Join(names, ", "))
+}
+
+// checkLocal refuses a missing path (unless optional) and one that could
+// never be read: neither a regular file nor a directory.
+func checkLocal(p string, optional bool) error {
+	info, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && optional:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("path %s does not exist (set optional: true if it may appear later)", p)
+	case err != nil:
+		return fmt.Errorf("path %s: %w", p, err)
+	case !info.IsDir() && !info.Mode().IsRegular():
+		return fmt.Errorf("path %s is %s, %w or directory", p, fileType(info.Mode()), ErrNotRegular)
+	}
+	return nil
 }
 
 // Run serves the persisted snapshot if there is one, loads at once, then
@@ -123,10 +158,18 @@ func (s *FileSource) Run(ctx context.Context) {
 	RunLoop(ctx, s.opts.Interval, s.Restore, s.Load)
 }
 
-// Load reads the source once. It returns nil when the content is unchanged.
+// Load reads the source once, within LoadTimeout. It returns nil when the
+// content is unchanged.
 func (s *FileSource) Load(ctx context.Context) error {
-	return s.Attempt(ctx, s.opts.Path, s.load)
+	return s.Attempt(ctx, s.where, func(ctx context.Context, now time.Time) error {
+		ctx, cancel := context.WithTimeout(ctx, s.opts.LoadTimeout)
+		defer cancel()
+		return s.load(ctx, now)
+	})
 }
+
+// Resync loads the source now (an operator's request).
+func (s *FileSource) Resync(ctx context.Context) error { return s.Load(ctx) }
 
 func (s *FileSource) load(ctx context.Context, now time.Time) error {
 	doc, stamp, err := s.read(ctx)
@@ -158,26 +201,29 @@ func (s *FileSource) load(ctx context.Context, now time.Time) error {
 func (s *FileSource) read(ctx context.Context) (*Document, string, error) {
 	p := s.opts.Path
 	switch {
-	case strings.HasPrefix(p, BuiltinPrefix):
+	case s.opts.isBuiltin():
 		return s.readBuiltin(strings.TrimPrefix(p, BuiltinPrefix))
-	case strings.HasPrefix(p, "http://") || strings.HasPrefix(p, "https://"):
+	case s.opts.isURL():
 		return s.readURL(ctx, p)
 	}
 	info, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) && s.opts.Optional {
+		return nil, "", fmt.Errorf("%s does not exist yet (optional source: waiting for it to appear)", p)
+	}
 	if err != nil {
 		return nil, "", err
 	}
 	if info.IsDir() {
-		return s.readDir(p)
+		return s.readDir(ctx, p)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, "", fmt.Errorf("%s: %w (%s)", p, ErrNotRegular, fileType(info.Mode()))
 	}
 	stamp := fmt.Sprintf("%d/%d", info.ModTime().UnixNano(), info.Size())
 	if s.unchanged(stamp) {
 		return nil, stamp, nil
 	}
-	if info.Size() > s.opts.MaxBytes {
-		return nil, stamp, fmt.Errorf("%s: %d bytes exceeds the limit of %d", p, info.Size(), s.opts.MaxBytes)
-	}
-	data, err := os.ReadFile(p)
+	data, err := readRegular(ctx, p, s.opts.MaxBytes)
 	if err != nil {
 		return nil, stamp, err
 	}
@@ -212,8 +258,10 @@ func (s *FileSource) readBuiltin(name string) (*Document, string, error) {
 }
 
 // readDir loads every file named server.json below dir (hidden directories
-// skipped). The stamp covers each file's path, size and mtime.
-func (s *FileSource) readDir(dir string) (*Document, string, error) {
+// skipped). The stamp covers each file's path, size and mtime. The walk
+// stops at once when the files exceed MaxFiles or MaxBytes, when one is not
+// a regular file, or when ctx ends.
+func (s *FileSource) readDir(ctx context.Context, dir string) (*Document, string, error) {
 	type file struct {
 		path string
 		info fs.FileInfo
@@ -224,11 +272,17 @@ func (s *FileSource) readDir(dir string) (*Document, string, error) {
 		if err != nil {
 			return err
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: walk stopped: %w", dir, err)
+		}
 		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || d.Name() != "server.json" {
 			return nil
+		}
+		if len(files) == s.opts.MaxFiles {
+			return fmt.Errorf("%s: more than %d server.json files (maxFiles)", dir, s.opts.MaxFiles)
 		}
 		// Stat, not d.Info: a symlinked server.json (a Kubernetes ConfigMap
 		// mount swaps its ..data link) must be stamped by its target.
@@ -236,7 +290,13 @@ func (s *FileSource) readDir(dir string) (*Document, string, error) {
 		if err != nil {
 			return err
 		}
+		if !info.Mode().IsRegular() {
+			return fmt.Errorf("%s: %w (%s)", p, ErrNotRegular, fileType(info.Mode()))
+		}
 		total += info.Size()
+		if total > s.opts.MaxBytes {
+			return fmt.Errorf("%s: server.json files exceed the limit of %d bytes (reached at %s)", dir, s.opts.MaxBytes, p)
+		}
 		files = append(files, file{p, info})
 		return nil
 	})
@@ -251,68 +311,19 @@ func (s *FileSource) readDir(dir string) (*Document, string, error) {
 	if s.unchanged(stamp) {
 		return nil, stamp, nil
 	}
-	if total > s.opts.MaxBytes {
-		return nil, stamp, fmt.Errorf("%s: %d bytes of server.json files exceed the limit of %d", dir, total, s.opts.MaxBytes)
-	}
 	doc := &Document{Format: FormatDirectory}
+	budget := s.opts.MaxBytes // what was measured may have grown since
 	for _, f := range files {
-		data, err := os.ReadFile(f.path)
+		data, err := readRegular(ctx, f.path, budget)
 		if err != nil {
 			return nil, stamp, err
 		}
+		budget -= int64(len(data))
 		d, err := Parse(data)
 		if err != nil {
 			return nil, stamp, fmt.Errorf("%s: %w", f.path, err)
 		}
-		doc.Entries = append(doc.Entries, d.Entries...)
+		doc.merge(d)
 	}
-	return doc, stamp, nil
-}
-
-// readURL fetches with a conditional GET; a 304 means unchanged.
-func (s *FileSource) readURL(ctx context.Context, url string) (*Document, string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	req.Header.Set("Accept", "application/json")
-	if s.Snapshot() != nil {
-		if s.etag != "" {
-			req.Header.Set("If-None-Match", s.etag)
-		}
-		if s.modified != "" {
-			req.Header.Set("If-Modified-Since", s.modified)
-		}
-	}
-	resp, err := s.opts.HTTPClient.Do(req)
-	if err != nil {
-		return nil, "", fmt.Errorf("fetch %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusNotModified && s.Snapshot() != nil:
-		return nil, s.stamp, nil
-	case resp.StatusCode != http.StatusOK:
-		return nil, "", fmt.Errorf("fetch %s: HTTP %s", url, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxBytes+1))
-	if err != nil {
-		return nil, "", fmt.Errorf("fetch %s: %w", url, err)
-	}
-	if int64(len(data)) > s.opts.MaxBytes {
-		return nil, "", fmt.Errorf("fetch %s: body exceeds the limit of %d bytes", url, s.opts.MaxBytes)
-	}
-	sum := sha256.Sum256(data)
-	stamp := hex.EncodeToString(sum[:])
-	etag, modified := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
-	if s.unchanged(stamp) {
-		s.etag, s.modified = etag, modified
-		return nil, stamp, nil
-	}
-	doc, err := Parse(data)
-	if err != nil {
-		return nil, stamp, err // Load names the URL
-	}
-	s.etag, s.modified = etag, modified
 	return doc, stamp, nil
 }

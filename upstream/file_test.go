@@ -67,7 +67,16 @@ func newTestSource(t testing.TB, opts FileOptions) (*FileSource, *fakeClock, *lo
 		opts.Name = "test"
 	}
 	opts.Clock, opts.OnLoad = clk.Now, rec.onLoad
-	return NewFileSource(opts), clk, rec
+	return mustFileSource(t, opts), clk, rec
+}
+
+func mustFileSource(t testing.TB, opts FileOptions) *FileSource {
+	t.Helper()
+	s, err := NewFileSource(opts)
+	if err != nil {
+		t.Fatalf("NewFileSource: %v", err)
+	}
+	return s
 }
 
 func mustLoad(t testing.TB, s *FileSource) *Snapshot {
@@ -136,8 +145,8 @@ func TestFileSourceLoadAndReload(t *testing.T) {
 		t.Errorf("times: %+v, built %v, want %v", st, snap.BuiltAt, t1)
 	}
 	for _, e := range snap.Entries() {
-		if !e.PublishedAt.Equal(t1) || e.Source != "seed" {
-			t.Errorf("%s: published %v source %q, want first-seen %v from seed", e.Name, e.PublishedAt, e.Source, t1)
+		if !e.PublishedAt.Equal(UndatedTime) || e.Source != "seed" {
+			t.Errorf("%s: published %v source %q, want UndatedTime from seed (the data has no date)", e.Name, e.PublishedAt, e.Source)
 		}
 	}
 
@@ -150,7 +159,8 @@ func TestFileSourceLoadAndReload(t *testing.T) {
 		t.Errorf("an unchanged check is a success: %+v", st)
 	}
 
-	// A new version: re-read; old entries keep their first-seen time.
+	// A new version: re-read; every undated entry, new or old, is dated
+	// UndatedTime, not by when it was first seen.
 	writeAt(t, path, seedPlus(t, serverJSON("io.github.domdomegg/airtable-mcp-server", "1.8.0")), mtime0.Add(time.Second))
 	t3 := clk.Advance(time.Minute)
 	next := mustLoad(t, src)
@@ -158,12 +168,8 @@ func TestFileSourceLoadAndReload(t *testing.T) {
 		t.Fatalf("changed file not reloaded: %d entries, built %v", next.Len(), next.BuiltAt)
 	}
 	for _, e := range next.Entries() {
-		want := t1
-		if e.Version == "1.8.0" {
-			want = t3
-		}
-		if !e.PublishedAt.Equal(want) {
-			t.Errorf("%s %s: published %v, want %v", e.Name, e.Version, e.PublishedAt, want)
+		if !e.PublishedAt.Equal(UndatedTime) {
+			t.Errorf("%s %s: published %v, want %v", e.Name, e.Version, e.PublishedAt, UndatedTime)
 		}
 	}
 	if l := next.Latest("io.github.domdomegg/airtable-mcp-server"); l.Version != "1.8.0" {
@@ -244,11 +250,17 @@ func TestFileSourceRecoversToLastGood(t *testing.T) {
 	}
 }
 
+// TestFileSourceFirstLoadFails: an optional source whose path is missing
+// waits, failed and not ready, until the file appears; without optional a
+// missing path is an error at construction.
 func TestFileSourceFirstLoadFails(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "later.json")
-	src, _, _ := newTestSource(t, FileOptions{Path: path})
-	st := mustFail(t, src, "failed", path, `"test"`)
+	if _, err := NewFileSource(FileOptions{Name: "test", Path: path}); err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "optional: true") {
+		t.Fatalf("missing path without optional: err = %v", err)
+	}
+	src, _, _ := newTestSource(t, FileOptions{Path: path, Optional: true})
+	st := mustFail(t, src, "failed", path, `"test"`, "does not exist yet")
 	if st.Loaded || src.Snapshot() != nil {
 		t.Errorf("nothing to serve, yet %+v", st)
 	}
@@ -561,12 +573,21 @@ func TestFileSourceBuiltin(t *testing.T) {
 	if mustLoad(t, src).NameCount() != 3 {
 		t.Error("official seed: want 3 names")
 	}
-	src, _, _ = newTestSource(t, FileOptions{Path: "builtin:nope", Builtin: catalogue})
-	mustFail(t, src, "failed", `built-in catalogue "nope"`)
 	src, _, _ = newTestSource(t, FileOptions{Path: "builtin:broken", Builtin: catalogue})
 	mustFail(t, src, "failed", `built-in catalogue "broken"`, "invalid JSON")
-	src, _, _ = newTestSource(t, FileOptions{Path: "builtin:toolhive"})
-	mustFail(t, src, "failed", "no built-in catalogue")
+	// An unknown name, or no catalogue at all, is a configuration error.
+	for _, tt := range []struct {
+		opts FileOptions
+		want string
+	}{
+		{FileOptions{Name: "x", Path: "builtin:nope", Builtin: catalogue}, "builtin:nope: no such built-in catalogue (have builtin:broken, builtin:official-seed, builtin:toolhive)"},
+		{FileOptions{Name: "x", Path: "builtin:toolhive"}, "no built-in catalogue"},
+		{FileOptions{Name: "x", Path: "builtin:", Builtin: catalogue}, "needs the name of a built-in catalogue"},
+	} {
+		if _, err := NewFileSource(tt.opts); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("NewFileSource(%s): err = %v, want %q", tt.opts.Path, err, tt.want)
+		}
+	}
 }
 
 // TestFileSourceAdmit: the filter sees finalised entries (derived status)
@@ -608,15 +629,15 @@ func TestFileSourceRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "seed.json")
 	writeAt(t, path, readTestdata(t, "catalog", "official-seed.json"), mtime0)
 
-	// Without an interval Run loads once and returns.
-	src, _, rec := newTestSource(t, FileOptions{Path: path})
+	// A built-in catalogue never changes: Run loads once and returns.
+	src, _, rec := newTestSource(t, FileOptions{Path: BuiltinPrefix + "seed", Builtin: fstest.MapFS{"seed.json": {Data: readTestdata(t, "catalog", "official-seed.json")}}})
 	src.Run(context.Background())
 	if rec.count() != 1 || src.Snapshot() == nil {
-		t.Fatalf("Run without interval: %d loads", rec.count())
+		t.Fatalf("Run of a built-in catalogue: %d loads", rec.count())
 	}
 
 	loads := make(chan SourceStatus, 16)
-	src = NewFileSource(FileOptions{Name: "run", Path: path, Interval: time.Millisecond,
+	src = mustFileSource(t, FileOptions{Name: "run", Path: path, Interval: time.Millisecond,
 		OnLoad: func(s SourceStatus, _ time.Duration) {
 			select {
 			case loads <- s:
@@ -666,4 +687,19 @@ func TestFileSourceConcurrentReads(t *testing.T) {
 		_ = src.Load(context.Background())
 	}
 	wg.Wait()
+}
+
+// newHangingServer answers no request until hang is closed (at cleanup).
+func newHangingServer(t testing.TB, hang chan struct{}) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() {
+		close(hang)
+		srv.Close()
+	})
+	return srv
 }

@@ -225,17 +225,31 @@ func syntaxError(orig []byte, skip int, trimmed []byte) error {
 	return fmt.Errorf("invalid JSON: %w", err)
 }
 
+// UndatedTime is the publication date of an entry whose data carries none:
+// no official block with publishedAt, no document date (an upstream file's
+// meta.last_updated, a ToolHive file's last_updated, a git source's commit
+// time, a URL's Last-Modified). It is fixed, not the time a process first saw
+// the entry, so that replicas and restarts serve the same bytes, ETags and
+// updated_since answers.
+var UndatedTime = time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
+
 // Finalize derives what the data did not carry: for entries without an
-// official block, the status (from ToolHive's extension, lower-cased) and
-// the publication times (the file's own timestamp, else when the entry was
-// first seen: its time in prev, else now). An official block without
-// publishedAt gets the derived time too, rather than serving year 1.
-func Finalize(entries []*Entry, lastUpdated time.Time, prev *Snapshot, now time.Time) {
+// official block, the status (from ToolHive's extension, lower-cased); for
+// every entry without a publication time, the document's date (lastUpdated),
+// else UndatedTime; updatedAt of entries without an official block follows
+// publishedAt. It only fills what is missing, so finalizing again (a
+// directory's files with their own dates first, then the whole document) or
+// re-installing kept entries changes nothing.
+func Finalize(entries []*Entry, lastUpdated time.Time) {
+	date := UndatedTime
+	if !lastUpdated.IsZero() {
+		date = lastUpdated.UTC()
+	}
 	for _, e := range entries {
+		if e.PublishedAt.IsZero() {
+			e.PublishedAt = date
+		}
 		if e.hasOfficial {
-			if e.PublishedAt.IsZero() {
-				e.PublishedAt = derivedTime(e, lastUpdated, prev, now)
-			}
 			continue
 		}
 		st, err := ParseStatus(e.toolHiveStatus)
@@ -243,18 +257,26 @@ func Finalize(entries []*Entry, lastUpdated time.Time, prev *Snapshot, now time.
 			st = "active" // ToolHive statuses other than active/deprecated have no official meaning
 		}
 		e.Status = st
-		e.PublishedAt = derivedTime(e, lastUpdated, prev, now)
-		e.UpdatedAt = e.PublishedAt
+		if e.UpdatedAt.IsZero() {
+			e.UpdatedAt = e.PublishedAt
+		}
 	}
 }
 
-// derivedTime is the file's own timestamp, else when e was first seen.
-func derivedTime(e *Entry, lastUpdated time.Time, prev *Snapshot, now time.Time) time.Time {
-	switch {
-	case !lastUpdated.IsZero():
-		return lastUpdated
-	case prev.Get(e.Name, e.Version) != nil:
-		return prev.Get(e.Name, e.Version).PublishedAt
+// DateIfUndated gives the document a date when its data carries none: a git
+// source passes its commit time, a URL its Last-Modified. Entries without a
+// publication time of their own are then dated by it (see Finalize).
+func (d *Document) DateIfUndated(t time.Time) {
+	if d.LastUpdated.IsZero() && !t.IsZero() && servableTime(t) == nil {
+		d.LastUpdated = t.UTC()
 	}
-	return now.UTC()
+}
+
+// merge appends a directory file's entries to d, dated by that file's own
+// date first: the directory document has none of its own.
+func (d *Document) merge(file *Document) {
+	if !file.LastUpdated.IsZero() {
+		Finalize(file.Entries, file.LastUpdated)
+	}
+	d.Entries = append(d.Entries, file.Entries...)
 }

@@ -76,7 +76,7 @@ func TestParseTestdataFormats(t *testing.T) {
 				}
 			}
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			Finalize(doc.Entries, doc.LastUpdated, nil, now)
+			Finalize(doc.Entries, doc.LastUpdated)
 			snap := mustSnapshot(t, "test", doc.Entries, now)
 			if snap.Len() != tt.entries || snap.NameCount() != tt.names {
 				t.Errorf("snapshot holds %d entries of %d names", snap.Len(), snap.NameCount())
@@ -199,7 +199,7 @@ func TestParseServerListKeepsMeta(t *testing.T) {
 	}
 
 	// Finalize must not touch data that carried its own block.
-	Finalize(doc.Entries, time.Time{}, nil, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	Finalize(doc.Entries, time.Time{})
 	snap := mustSnapshot(t, "dump", doc.Entries, time.Now())
 	got := snap.Get("io.github.acme/weather", "2.1.0")
 	var wire struct {
@@ -498,8 +498,7 @@ func TestFinalizeDerivesStatusAndTimes(t *testing.T) {
 			if doc.LastUpdated.IsZero() {
 				t.Fatal("file has no last_updated")
 			}
-			now := doc.LastUpdated.Add(1000 * time.Hour)
-			Finalize(doc.Entries, doc.LastUpdated, nil, now)
+			Finalize(doc.Entries, doc.LastUpdated)
 			var deprecated []string
 			for _, e := range doc.Entries {
 				switch e.Status {
@@ -521,53 +520,41 @@ func TestFinalizeDerivesStatusAndTimes(t *testing.T) {
 	}
 }
 
-// TestFinalizeFirstSeen: without a file timestamp an entry is published
-// when first seen, and keeps that time across reloads through prev.
-func TestFinalizeFirstSeen(t *testing.T) {
+// TestFinalizeUndated: without a date in the data an entry is dated
+// UndatedTime, never by a clock; a document date given afterwards (a git
+// commit time, a Last-Modified) applies only when the data has none; and
+// finalizing again changes nothing (a mirror re-installs kept entries).
+func TestFinalizeUndated(t *testing.T) {
 	t.Parallel()
-	t1 := time.Date(2026, 1, 1, 10, 0, 0, 0, time.FixedZone("CET", 3600))
-	t2 := t1.Add(48 * time.Hour)
-
-	first := parseTestdata(t, "catalog", "official-seed.json")
-	Finalize(first.Entries, first.LastUpdated, nil, t1)
-	for _, e := range first.Entries {
-		if !e.PublishedAt.Equal(t1) || e.PublishedAt.Location() != time.UTC || e.Status != model.StatusActive {
-			t.Fatalf("%s %s: published %v status %q, want %v UTC, active", e.Name, e.Version, e.PublishedAt, e.Status, t1)
-		}
+	commit := mustTime(t, "2026-03-04T05:06:07Z")
+	tests := []struct {
+		name  string
+		file  []string
+		given time.Time // passed to DateIfUndated
+		want  func(doc *Document) time.Time
+	}{
+		{"no date", []string{"catalog", "official-seed.json"}, time.Time{}, func(*Document) time.Time { return UndatedTime }},
+		{"document date given", []string{"catalog", "official-seed.json"}, commit, func(*Document) time.Time { return commit }},
+		{"own date wins", []string{"catalog", "toolhive.json"}, commit, func(d *Document) time.Time { return d.LastUpdated }},
 	}
-	prev := mustSnapshot(t, "seed", first.Entries, t1)
-
-	// Reload: the same four plus a new version.
-	data := readTestdata(t, "catalog", "official-seed.json")
-	var items []json.RawMessage
-	if err := json.Unmarshal(data, &items); err != nil {
-		t.Fatal(err)
-	}
-	items = append(items, json.RawMessage(serverJSON("io.github.domdomegg/airtable-mcp-server", "1.8.0")))
-	data, _ = json.Marshal(items)
-	second, err := Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	Finalize(second.Entries, second.LastUpdated, prev, t2)
-	for _, e := range second.Entries {
-		want := t1
-		if e.Version == "1.8.0" {
-			want = t2
-		}
-		if !e.PublishedAt.Equal(want) {
-			t.Errorf("%s %s: published %v, want %v", e.Name, e.Version, e.PublishedAt, want)
-		}
-	}
-	next := mustSnapshot(t, "seed", second.Entries, t2)
-	if l := next.Latest("io.github.domdomegg/airtable-mcp-server"); l == nil || l.Version != "1.8.0" {
-		t.Errorf("latest = %+v, want 1.8.0", l)
-	}
-	// Only a new entry changes what is served: the four old ones encode the same.
-	for _, e := range prev.Entries() {
-		if n := next.Get(e.Name, e.Version); n == nil || (e.Version != "1.7.3" && string(n.Encoded) != string(e.Encoded)) {
-			t.Errorf("%s %s changed across the reload", e.Name, e.Version)
-		}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			doc := parseTestdata(t, tt.file...)
+			own := doc.LastUpdated
+			doc.DateIfUndated(tt.given)
+			if !own.IsZero() && !doc.LastUpdated.Equal(own) {
+				t.Fatalf("DateIfUndated replaced the file's own date %v by %v", own, doc.LastUpdated)
+			}
+			want := tt.want(doc)
+			Finalize(doc.Entries, doc.LastUpdated)
+			Finalize(doc.Entries, time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)) // again: no change
+			for _, e := range doc.Entries {
+				if !e.HasOfficialMeta() && (!e.PublishedAt.Equal(want) || !e.UpdatedAt.Equal(want) || e.PublishedAt.Location() != time.UTC) {
+					t.Fatalf("%s %s: published %v updated %v, want %v UTC", e.Name, e.Version, e.PublishedAt, e.UpdatedAt, want)
+				}
+			}
+		})
 	}
 }
 
@@ -588,7 +575,7 @@ func TestFinalizeKeepsOfficialBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	lastUpdated := mustTime(t, "2025-06-01T00:00:00Z")
-	Finalize([]*Entry{kept, partial}, lastUpdated, nil, time.Now())
+	Finalize([]*Entry{kept, partial}, lastUpdated)
 	if kept.Status != model.StatusDeleted || !kept.PublishedAt.Equal(mustTime(t, "2024-05-05T05:05:05Z")) || !kept.UpdatedAt.IsZero() {
 		t.Errorf("official block overridden: %q %v %v", kept.Status, kept.PublishedAt, kept.UpdatedAt)
 	}
@@ -605,7 +592,7 @@ func TestFinalizeUnknownToolHiveStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Finalize(doc.Entries, time.Time{}, nil, time.Now())
+	Finalize(doc.Entries, time.Time{})
 	got := map[string]model.Status{}
 	for _, e := range doc.Entries {
 		got[e.Name] = e.Status

@@ -55,7 +55,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		Finalize(doc.Entries, doc.LastUpdated, nil, now)
+		Finalize(doc.Entries, doc.LastUpdated)
 		snap, err := NewSnapshot("fuzz", doc.Entries, now)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidEntry) || !strings.Contains(err.Error(), "more than once") {

@@ -15,14 +15,39 @@ import (
 // since a failed attempt: the earlier failure still stands.
 var ErrStillFailing = errors.New("unchanged since the last failed load")
 
+// SnapshotStore persists a source's last good snapshot and reads it back at
+// start. now is the caller's clock: Load refuses a snapshot saved in the
+// future.
+type SnapshotStore interface {
+	Save(snap *Snapshot, now time.Time) error
+	Load(now time.Time) (*State, error)
+}
+
+// ReadOnly returns a store that restores from s and never saves: a source
+// run by `mcpfed check` counts persisted state as the server would without
+// changing it.
+func ReadOnly(s SnapshotStore) SnapshotStore {
+	if s == nil {
+		return nil
+	}
+	return readOnlyStore{s}
+}
+
+type readOnlyStore struct{ SnapshotStore }
+
+func (readOnlyStore) Save(*Snapshot, time.Time) error { return nil }
+
 // HolderOptions configure a Holder.
 type HolderOptions struct {
 	// Name is the source's slug; Kind is file, git or api (mirror).
 	Name, Kind string
 	// Admit, when set, drops entries it returns false for (the source's filter).
 	Admit func(*Entry) bool
-	// StateDir, when set, is where the last good snapshot is persisted and
-	// restored from at start.
+	// Store persists the last good snapshot and restores it at start; nil
+	// persists nothing.
+	Store SnapshotStore
+	// StateDir is a shortcut for Store: when Store is nil and StateDir is
+	// set, the store is NewStateDirStore(StateDir, Name, Kind, 0).
 	StateDir string
 	// RecomputeLatest ignores isLatest as the data carries it (mirrors).
 	RecomputeLatest bool
@@ -36,11 +61,17 @@ type HolderOptions struct {
 // Holder is the part every snapshot source shares (file, git, mirror): the
 // current snapshot swapped atomically, the load status, logging and metrics
 // of each attempt, and persistence of the last good snapshot.
+//
+// Attempts are serialised by a one-slot semaphore that a waiter leaves when
+// its context ends; the status has its own mutex, held only to copy or
+// update it, so Status answers at once while a load runs, however long.
 type Holder struct {
 	o    HolderOptions
 	snap atomic.Pointer[Snapshot]
 
-	mu     sync.Mutex // serialises attempts and guards status
+	attempt chan struct{} // holds a token while an attempt runs
+
+	mu     sync.Mutex // guards status only; never held across a load
 	status SourceStatus
 }
 
@@ -52,7 +83,10 @@ func NewHolder(o HolderOptions) *Holder {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Holder{o: o, status: SourceStatus{Name: o.Name, Kind: o.Kind}}
+	if o.Store == nil && o.StateDir != "" {
+		o.Store = NewStateDirStore(o.StateDir, o.Name, o.Kind, 0)
+	}
+	return &Holder{o: o, attempt: make(chan struct{}, 1), status: SourceStatus{Name: o.Name, Kind: o.Kind}}
 }
 
 // Name is the source's slug.
@@ -61,42 +95,73 @@ func (h *Holder) Name() string { return h.o.Name }
 // Snapshot returns the current snapshot, nil before the first good load.
 func (h *Holder) Snapshot() *Snapshot { return h.snap.Load() }
 
-// Status returns the load status.
+// Status returns the load status. It never waits for a running load.
 func (h *Holder) Status() SourceStatus {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.status
 }
 
-// Attempt runs one load attempt, serialised with the others. load returns
-// nil after installing new data (Install), ErrUnchanged when nothing
-// changed, ErrStillFailing when a failed input has not changed, or the
-// error. where names the input in error messages.
+// Attempt runs one load attempt, serialised with the others: while another
+// runs it waits, at most until ctx ends. load returns nil after installing
+// new data (Install), ErrUnchanged when nothing changed, ErrStillFailing
+// when a failed input has not changed, or the error. where names the input
+// in error messages and logs; it must hold no secret.
 func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx context.Context, now time.Time) error) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	select {
+	case h.attempt <- struct{}{}: // free: take it, whatever ctx says (the load reports it)
+	default:
+		select {
+		case h.attempt <- struct{}{}:
+		case <-ctx.Done():
+			return fmt.Errorf("load source %q: waiting for the load already running: %w", h.o.Name, ctx.Err())
+		}
+	}
+	defer func() { <-h.attempt }()
+
 	now := h.o.Clock()
-	h.status.LastAttempt = now
+	h.mu.Lock()
+	lastError := h.status.LastError
+	h.mu.Unlock()
+
 	err := load(ctx, now)
+
+	h.mu.Lock()
+	// The attempt becomes visible when it ends: while a first load runs the
+	// source is pending, not "ok" with nothing loaded.
+	h.status.LastAttempt = now
+	loaded, failed := false, false
 	switch {
 	case errors.Is(err, ErrUnchanged):
 		// Still the last good data: an earlier failure no longer stands.
 		err = nil
 		h.status.LastSuccess, h.status.LastError = now, ""
 	case errors.Is(err, ErrStillFailing):
-		err = errors.New(h.status.LastError)
+		err = errors.New(lastError)
 	case err != nil:
 		err = fmt.Errorf("load source %q from %s: %w", h.o.Name, where, err)
 		h.status.LastError = err.Error()
-		h.o.Logger.Error("source load failed", "source", h.o.Name, "error", err, "serving_last_good", h.status.Loaded)
+		failed = true
 	default:
 		snap := h.snap.Load()
 		h.status.LastError, h.status.LastSuccess = "", now
 		h.status.Entries, h.status.Revision, h.status.Loaded = snap.Len(), snap.Revision, true
-		h.o.Logger.Info("source loaded", "source", h.o.Name, "entries", snap.Len(), "revision", snap.Revision)
+		loaded = true
+	}
+	status := h.status
+	h.mu.Unlock()
+
+	switch {
+	case loaded:
+		h.o.Logger.Info("source loaded", "source", h.o.Name, "entries", status.Entries, "revision", status.Revision)
+	case failed && ctx.Err() != nil:
+		// Stopped (shutdown) or out of time: not an upstream fault to alert on.
+		h.o.Logger.Warn("source load interrupted", "source", h.o.Name, "error", err, "serving_last_good", status.Loaded)
+	case failed:
+		h.o.Logger.Error("source load failed", "source", h.o.Name, "error", err, "serving_last_good", status.Loaded)
 	}
 	if h.o.OnLoad != nil {
-		h.o.OnLoad(h.status, h.o.Clock().Sub(now))
+		h.o.OnLoad(status, h.o.Clock().Sub(now))
 	}
 	return err
 }
@@ -105,7 +170,7 @@ func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx contex
 // persists it. Call it from within Attempt's load function.
 func (h *Holder) Install(doc *Document, now time.Time) error {
 	// Finalize first: the filter may select on the derived status.
-	Finalize(doc.Entries, doc.LastUpdated, h.snap.Load(), now)
+	Finalize(doc.Entries, doc.LastUpdated)
 	entries := doc.Entries
 	if h.o.Admit != nil {
 		entries = slices.DeleteFunc(slices.Clone(entries), func(e *Entry) bool { return !h.o.Admit(e) })
@@ -119,39 +184,43 @@ func (h *Holder) Install(doc *Document, now time.Time) error {
 	return nil
 }
 
-// persist writes the snapshot to the state directory; a failure is logged,
-// never fatal: serving goes on from memory.
+// persist saves the snapshot through the store; a failure is logged, never
+// fatal: serving goes on from memory.
 func (h *Holder) persist(snap *Snapshot, now time.Time) {
-	if h.o.StateDir == "" {
+	if h.o.Store == nil {
 		return
 	}
-	if err := SaveState(h.o.StateDir, h.o.Name, h.o.Kind, snap, now); err != nil {
+	if err := h.o.Store.Save(snap, now); err != nil {
 		h.o.Logger.Warn("could not persist snapshot", "source", h.o.Name, "error", err)
 	}
 }
 
 // Restore serves the persisted snapshot, if there is a valid one, until the
-// first load replaces it. A corrupt or foreign state file is ignored with a
-// warning. It reports whether a snapshot was restored.
+// first load replaces it. A corrupt, foreign or future-dated snapshot is
+// ignored with a warning. It reports whether a snapshot was restored. It
+// takes no attempt slot: a load that installs first wins, and Status never
+// waits for the read.
 func (h *Holder) Restore() bool {
-	if h.o.StateDir == "" {
+	if h.o.Store == nil {
 		return false
 	}
-	st, err := LoadState(h.o.StateDir, h.o.Name, h.o.Kind)
+	st, err := h.o.Store.Load(h.o.Clock())
 	if err != nil {
 		if !errors.Is(err, ErrNoState) {
 			h.o.Logger.Warn("ignoring persisted snapshot", "source", h.o.Name, "error", err)
 		}
 		return false
 	}
+	// Swap and status under the status lock: an attempt that installs
+	// after the swap updates the status after this does.
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.snap.Load() != nil {
+	if !h.snap.CompareAndSwap(nil, st.Snapshot) {
+		h.mu.Unlock()
 		return false // a load got there first
 	}
-	h.snap.Store(st.Snapshot)
 	h.status.Entries, h.status.Revision, h.status.Loaded = st.Snapshot.Len(), st.Snapshot.Revision, true
 	h.status.LastSuccess = st.SavedAt
+	h.mu.Unlock()
 	h.o.Logger.Info("serving persisted snapshot until the first sync", "source", h.o.Name, "entries", st.Snapshot.Len(), "saved_at", st.SavedAt)
 	return true
 }

@@ -77,7 +77,35 @@ type Response struct {
 	// NotFound records an upstream 404 so that caches can keep it; Fetch
 	// callers see ErrNotFound instead.
 	NotFound bool
+	// Dropped counts the records the upstream sent that are not in Entries
+	// (DropReason says why, e.g. DropInvalid). An answer with Dropped > 0 is
+	// not the upstream's whole answer: whoever serves it must not call it
+	// complete. A source's own filter is a choice, not a loss: it does not
+	// count here.
+	Dropped    int
+	DropReason string
 }
+
+// Index is a live source's local copy of its upstream's full list, for
+// answering list queries in byte order when the upstream lists in another
+// (a database with a language-aware collation). The snapshot holds every
+// version, deleted ones included, with the upstream's official metadata.
+// Shared between callers: do not modify.
+type Index struct {
+	Snapshot *Snapshot
+	// BuiltAt is when the crawl behind it completed.
+	BuiltAt time.Time
+	// Stale reports an index past its freshness whose refresh failed.
+	Stale bool
+	// Dropped counts the records the upstream listed that Snapshot does not
+	// hold (DropReason says why); an answer built on it is not complete.
+	Dropped    int
+	DropReason string
+}
+
+// DropInvalid is the DropReason of records skipped because they fail
+// validation (see NewEntry).
+const DropInvalid = "invalid upstream record skipped"
 
 // Fetcher reads a registry API. Decorators wrap a Fetcher in a Fetcher.
 type Fetcher interface {

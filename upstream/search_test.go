@@ -25,7 +25,7 @@ func TestSearchIndexAgreesWithEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := append(doc.Entries, extra.Entries...)
-	Finalize(entries, doc.LastUpdated, nil, time.Unix(0, 0))
+	Finalize(entries, doc.LastUpdated)
 	snap, err := NewSnapshot("s", entries, time.Unix(0, 0))
 	if err != nil {
 		t.Fatal(err)

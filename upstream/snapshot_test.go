@@ -346,7 +346,7 @@ func TestSnapshotDuplicate(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := append(slices.Clone(doc.Entries), dup)
-	Finalize(entries, time.Time{}, nil, day0)
+	Finalize(entries, time.Time{})
 	_, err = NewSnapshot("seed", entries, day0)
 	if !errors.Is(err, ErrInvalidEntry) || !strings.Contains(err.Error(), `"io.github.domdomegg/airtable-mcp-server" version "1.7.3" appears more than once`) {
 		t.Errorf("err = %v, want a duplicate error naming the server and version", err)
@@ -358,7 +358,7 @@ func TestSnapshotRevision(t *testing.T) {
 	t.Parallel()
 	build := func(t *testing.T, source string, mutate func([]*Entry)) string {
 		doc := parseTestdata(t, "catalog", "official-seed.json")
-		Finalize(doc.Entries, time.Time{}, nil, day0)
+		Finalize(doc.Entries, time.Time{})
 		if mutate != nil {
 			mutate(doc.Entries)
 		}
@@ -457,7 +457,7 @@ func TestEncodedTestdata(t *testing.T) {
 	if err := json.Unmarshal(readTestdata(t, "toolhive", "upstream-registry.json"), &file); err != nil {
 		t.Fatal(err)
 	}
-	Finalize(doc.Entries, doc.LastUpdated, nil, day0)
+	Finalize(doc.Entries, doc.LastUpdated)
 	s := mustSnapshot(t, "th", doc.Entries, day0)
 	for _, raw := range file.Data.Servers {
 		var id struct{ Name, Version string }

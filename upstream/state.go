@@ -2,11 +2,13 @@ package upstream
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -15,11 +17,22 @@ import (
 )
 
 // The persisted snapshot layout: a header and the served entries as a
-// ServerList-style array, with a checksum over that array.
+// ServerList-style array, with a checksum over the header and that array.
+// Version 1 checksummed the array only, so its header (savedAt above all)
+// could be edited unnoticed; it is refused.
 const (
 	stateFormat  = "mcpfed-snapshot"
-	stateVersion = 1
+	stateVersion = 2
+	// stateClockSkew is how far in the future a snapshot's savedAt may be
+	// (clocks of replicas sharing a volume differ a little); beyond it the
+	// file is refused, as a future savedAt would date the source's
+	// freshness ahead of the truth.
+	stateClockSkew = 5 * time.Minute
 )
+
+// DefaultStateMaxBytes bounds the state file read back when the store is
+// given no bound of its own.
+const DefaultStateMaxBytes = 512 << 20
 
 // ErrNoState means no snapshot was persisted for the source.
 var ErrNoState = errors.New("no persisted snapshot")
@@ -35,32 +48,54 @@ type stateFile struct {
 	SHA256   string          `json:"sha256,omitempty"`
 }
 
-// State is a snapshot read back from the state directory.
+// State is a snapshot read back from a store.
 type State struct {
 	Snapshot *Snapshot
 	SavedAt  time.Time
 }
 
-// StatePath is where a source's snapshot is persisted.
+// StatePath is where a source's snapshot is persisted in a state directory.
 func StatePath(dir, source string) string {
 	return filepath.Join(dir, source+".snapshot.json")
 }
 
-// SaveState writes the snapshot atomically: a temporary file in the same
+// StateDirStore persists one source's snapshot as a file in a state
+// directory (see StatePath).
+type StateDirStore struct {
+	dir, source, kind string
+	maxBytes          int64
+}
+
+// NewStateDirStore returns the store of source (of kind file, git or api)
+// in dir. maxBytes bounds the file, written and read back (zero or less:
+// DefaultStateMaxBytes); a snapshot that would exceed it is not persisted.
+// Each entry is saved with its _meta block, so allow more than the source's
+// own bytes.
+func NewStateDirStore(dir, source, kind string, maxBytes int64) *StateDirStore {
+	if maxBytes <= 0 {
+		maxBytes = DefaultStateMaxBytes
+	}
+	return &StateDirStore{dir: dir, source: source, kind: kind, maxBytes: maxBytes}
+}
+
+// Path is the state file.
+func (s *StateDirStore) Path() string { return StatePath(s.dir, s.source) }
+
+// Save writes the snapshot atomically: a temporary file in the same
 // directory, synced, then renamed over the previous one, so a crash leaves
 // either the old or the new file, never a torn one. The entries are
 // streamed to the file and hashed on the way, so saving a large snapshot
 // costs no copy of it in memory; the checksum follows the entries.
-func SaveState(dir, source, kind string, snap *Snapshot, now time.Time) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+func (s *StateDirStore) Save(snap *Snapshot, now time.Time) error {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+source+".*.tmp")
+	tmp, err := os.CreateTemp(s.dir, "."+s.source+".*.tmp")
 	if err != nil {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename this is a no-op
-	if err := writeState(tmp, source, kind, snap, now); err != nil {
+	if err := s.write(tmp, snap, now); err != nil {
 		tmp.Close()
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
@@ -71,24 +106,29 @@ func SaveState(dir, source, kind string, snap *Snapshot, now time.Time) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), StatePath(dir, source)); err != nil {
+	if err := os.Rename(tmp.Name(), s.Path()); err != nil {
 		return fmt.Errorf("persist snapshot: %w", err)
 	}
 	return nil
 }
 
-func writeState(f *os.File, source, kind string, snap *Snapshot, now time.Time) error {
-	w := bufio.NewWriterSize(f, 256<<10)
-	header, err := json.Marshal(stateFile{
-		Format: stateFormat, Version: stateVersion, Source: source, Kind: kind, SavedAt: now.UTC(), Revision: snap.Revision,
-	})
+func (s *StateDirStore) write(f *os.File, snap *Snapshot, now time.Time) error {
+	bounded := &boundedWriter{w: f, left: s.maxBytes}
+	w := bufio.NewWriterSize(bounded, 256<<10)
+	head := stateFile{
+		Format: stateFormat, Version: stateVersion, Source: s.source, Kind: s.kind, SavedAt: now.UTC(), Revision: snap.Revision,
+	}
+	header, err := json.Marshal(head)
+	if err != nil {
+		return err
+	}
+	h, err := stateHash(head)
 	if err != nil {
 		return err
 	}
 	// The header object without its closing brace, then the entries.
 	w.Write(header[:len(header)-1])
 	w.WriteString(`,"servers":`)
-	h := sha256.New()
 	servers := io.MultiWriter(w, h)
 	io.WriteString(servers, "[")
 	for i, e := range snap.Entries() {
@@ -102,16 +142,48 @@ func writeState(f *os.File, source, kind string, snap *Snapshot, now time.Time) 
 	return w.Flush() // a bufio.Writer keeps its first error: this reports any of the writes
 }
 
-// LoadState reads a source's persisted snapshot. A file of another source or
-// kind, another layout version, or with a bad checksum is an error.
-func LoadState(dir, source, kind string) (*State, error) {
-	p := StatePath(dir, source)
-	data, err := os.ReadFile(p)
+// stateHash starts the checksum with the header: every field of it, in a
+// fixed encoding (a JSON array), then a newline; the entries array follows.
+func stateHash(sf stateFile) (hash.Hash, error) {
+	head, err := json.Marshal([]any{sf.Format, sf.Version, sf.Source, sf.Kind, sf.SavedAt.UTC().Format(time.RFC3339Nano), sf.Revision})
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	h.Write(head)
+	h.Write([]byte{'\n'})
+	return h, nil
+}
+
+// boundedWriter fails a write past its budget.
+type boundedWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (b *boundedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, fmt.Errorf("snapshot %w for the state file bound", ErrTooLarge)
+	}
+	b.left -= int64(len(p))
+	return b.w.Write(p)
+}
+
+// Load reads the persisted snapshot back. A missing file is ErrNoState. A
+// file that is not a regular file, is larger than the bound, is of another
+// source, kind or layout version, fails its checksum, or was saved more
+// than a few minutes after now is an error naming the file.
+func (s *StateDirStore) Load(now time.Time) (*State, error) {
+	p := s.Path()
+	// Regular files only: the bound and the type check keep a state file
+	// replaced by a FIFO or a link to a device from blocking or filling
+	// memory.
+	data, err := readRegular(context.Background(), p, s.maxBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoState
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read snapshot: %w", err)
 	}
 	var sf stateFile
 	if err := json.Unmarshal(data, &sf); err != nil {
@@ -121,13 +193,20 @@ func LoadState(dir, source, kind string) (*State, error) {
 	case sf.Format != stateFormat:
 		return nil, fmt.Errorf("%s: not a snapshot file (format %q)", p, sf.Format)
 	case sf.Version != stateVersion:
-		return nil, fmt.Errorf("%s: snapshot layout version %d is not supported", p, sf.Version)
-	case sf.Source != source || sf.Kind != kind:
-		return nil, fmt.Errorf("%s: snapshot of source %q (%s), not of %q (%s)", p, sf.Source, sf.Kind, source, kind)
+		return nil, fmt.Errorf("%s: snapshot layout version %d is not supported (want %d)", p, sf.Version, stateVersion)
+	case sf.Source != s.source || sf.Kind != s.kind:
+		return nil, fmt.Errorf("%s: snapshot of source %q (%s), not of %q (%s)", p, sf.Source, sf.Kind, s.source, s.kind)
 	}
-	sum := sha256.Sum256(sf.Servers)
-	if hex.EncodeToString(sum[:]) != sf.SHA256 {
-		return nil, fmt.Errorf("%s: checksum mismatch: the file is damaged", p)
+	h, err := stateHash(sf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	h.Write(sf.Servers)
+	if hex.EncodeToString(h.Sum(nil)) != sf.SHA256 {
+		return nil, fmt.Errorf("%s: checksum mismatch: the file is damaged or was edited", p)
+	}
+	if sf.SavedAt.After(now.Add(stateClockSkew)) {
+		return nil, fmt.Errorf("%s: saved at %s, in the future (now %s)", p, sf.SavedAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	var items []json.RawMessage
 	if err := json.Unmarshal(sf.Servers, &items); err != nil {
@@ -137,7 +216,7 @@ func LoadState(dir, source, kind string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	snap, err := NewSnapshot(source, entries, sf.SavedAt)
+	snap, err := NewSnapshot(s.source, entries, sf.SavedAt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}

@@ -92,7 +92,7 @@ func parseTreeDir(fsys fs.FS, root string, maxFiles int, maxBytes int64) (*Docum
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		doc.Entries = append(doc.Entries, d.Entries...)
+		doc.merge(d)
 	}
 	return doc, nil
 }
@@ -113,6 +113,12 @@ func readTreeFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// What was opened, not what the path named when the walk measured it.
+	if info, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w (%s)", name, ErrNotRegular, fileType(info.Mode()))
+	}
 	var r io.Reader = f
 	if limit >= 0 {
 		r = io.LimitReader(f, limit+1)

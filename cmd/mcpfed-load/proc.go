@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mcpfed/mcpfed/config"
+	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
 // child is a process the load command started. Every child is registered
@@ -231,38 +233,10 @@ func freePort() (string, error) {
 	return addr, nil
 }
 
-// Source is one entry of MCPFED_SOURCES (the fields the scenarios use).
-type Source struct {
-	Name      string     `json:"name"`
-	Kind      string     `json:"kind"`
-	URL       string     `json:"url,omitempty"`
-	Path      string     `json:"path,omitempty"`
-	Mode      string     `json:"mode,omitempty"`
-	Required  bool       `json:"required,omitempty"`
-	Interval  string     `json:"interval,omitempty"`
-	Timeout   string     `json:"timeout,omitempty"`
-	PageSize  int        `json:"pageSize,omitempty"`
-	RateLimit *RateLimit `json:"rateLimit,omitempty"`
-	Breaker   *Breaker   `json:"breaker,omitempty"`
-	Cache     *Cache     `json:"cache,omitempty"`
-}
-
-// RateLimit is a source's rateLimit block.
-type RateLimit struct {
-	PerMinute float64 `json:"perMinute,omitempty"`
-	Burst     int     `json:"burst,omitempty"`
-}
-
-// Breaker is a source's breaker block.
-type Breaker struct {
-	Failures uint32 `json:"failures,omitempty"`
-	OpenFor  string `json:"openFor,omitempty"`
-}
-
-// Cache is a source's page cache block.
-type Cache struct {
-	Fresh string `json:"fresh,omitempty"`
-	Stale string `json:"stale,omitempty"`
+// apiSource is an api source of a scenario, in the configuration's own
+// types: what config.MarshalSources writes, mcpfed reads back.
+func apiSource(name string, required bool, spec remote.Spec) config.SourceConfig {
+	return config.SourceConfig{Name: name, Kind: "api", Required: required, Spec: &spec}
 }
 
 // server is a running mcpfed (or bare) process with its base URL.
@@ -275,12 +249,12 @@ type server struct {
 
 // startMcpfed runs the mcpfed binary with the given sources and extra
 // MCPFED_* settings, and waits until /readyz answers 200.
-func (e *env) startMcpfed(ctx context.Context, label string, sources []Source, extra map[string]string, readyTimeout time.Duration) (*server, error) {
+func (e *env) startMcpfed(ctx context.Context, label string, sources []config.SourceConfig, extra map[string]string, readyTimeout time.Duration) (*server, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	srcJSON, err := json.Marshal(sources)
+	srcText, err := config.MarshalSources(sources)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +268,7 @@ func (e *env) startMcpfed(ctx context.Context, label string, sources []Source, e
 		"MCPFED_LOG_FORMAT":  "text",
 		"MCPFED_ACCESS_LOG":  "false",
 		"MCPFED_STATE_DIR":   state,
-		"MCPFED_SOURCES":     string(srcJSON),
+		"MCPFED_SOURCES":     string(srcText),
 	}
 	for k, v := range extra {
 		vars[k] = v

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpfed/mcpfed/config"
+	"github.com/mcpfed/mcpfed/upstream/remote"
 	"github.com/mcpfed/mcpfed/upstream/upstreamtest"
 )
 
@@ -89,7 +91,7 @@ func scenarioHot(ctx context.Context, e *env, sr *ScenarioResult) error {
 		return err
 	}
 	defer up.Close()
-	m, err := e.startMcpfed(ctx, "hot", []Source{{Name: "origin", Kind: "api", Mode: "mirror", URL: up.URL, Required: true, Interval: "1h"}}, nil, 2*time.Minute)
+	m, err := e.startMcpfed(ctx, "hot", []config.SourceConfig{apiSource("origin", true, remote.Spec{Mode: remote.ModeMirror, URL: up.URL, Interval: time.Hour})}, nil, 2*time.Minute)
 	if err != nil {
 		return err
 	}
@@ -154,9 +156,9 @@ func scenarioHot(ctx context.Context, e *env, sr *ScenarioResult) error {
 // ---------------------------------------------------------------- live fan-out
 
 // liveFakes starts three fakes behind latency and their live sources.
-func liveFakes(latency time.Duration, seed uint64, pageSize int) ([]*upstreamtest.Registry, []Source, error) {
+func liveFakes(latency time.Duration, seed uint64, pageSize int) ([]*upstreamtest.Registry, []config.SourceConfig, error) {
 	var ups []*upstreamtest.Registry
-	var srcs []Source
+	var srcs []config.SourceConfig
 	for i := range 3 {
 		r, err := startFake(500, 2, seed+uint64(i))
 		if err != nil {
@@ -169,7 +171,7 @@ func liveFakes(latency time.Duration, seed uint64, pageSize int) ([]*upstreamtes
 			r.Inject(upstreamtest.Fault{Latency: latency})
 		}
 		ups = append(ups, r)
-		srcs = append(srcs, Source{Name: fmt.Sprintf("live-%c", 'a'+i), Kind: "api", URL: r.URL, PageSize: pageSize})
+		srcs = append(srcs, apiSource(fmt.Sprintf("live-%c", 'a'+i), false, remote.Spec{URL: r.URL, PageSize: pageSize}))
 	}
 	return ups, srcs, nil
 }
@@ -377,7 +379,7 @@ func scenarioSearch(ctx context.Context, e *env, sr *ScenarioResult) error {
 	defer up.Close()
 	sr.note("fake upstream: 50,000 names × 2 versions = 100,000 entries generated in %s", time.Since(t0).Round(time.Millisecond))
 	t1 := time.Now()
-	m, err := e.startMcpfed(ctx, "search", []Source{{Name: "big", Kind: "api", Mode: "mirror", URL: up.URL, Required: true, Interval: "1h"}},
+	m, err := e.startMcpfed(ctx, "search", []config.SourceConfig{apiSource("big", true, remote.Spec{Mode: remote.ModeMirror, URL: up.URL, Interval: time.Hour})},
 		map[string]string{"MCPFED_RESPONSE_CACHE_TTL": "0s"}, 5*time.Minute)
 	if err != nil {
 		return err
@@ -470,7 +472,7 @@ func scenarioDead(ctx context.Context, e *env, sr *ScenarioResult) error {
 	}()
 	for si, su := range setups {
 		su.results = map[int]*Result{}
-		var srcs []Source
+		var srcs []config.SourceConfig
 		for i := range 2 {
 			f, err := startFake(500, 2, uint64(21+i))
 			if err != nil {
@@ -478,7 +480,7 @@ func scenarioDead(ctx context.Context, e *env, sr *ScenarioResult) error {
 			}
 			su.fakes = append(su.fakes, f)
 			su.names = append(su.names, fmt.Sprintf("live-%c", 'a'+i))
-			srcs = append(srcs, Source{Name: su.names[i], Kind: "api", URL: f.URL, PageSize: e.pageSize})
+			srcs = append(srcs, apiSource(su.names[i], false, remote.Spec{URL: f.URL, PageSize: e.pageSize}))
 		}
 		if su.dead {
 			f, err := startFake(500, 2, 23)
@@ -491,7 +493,7 @@ func scenarioDead(ctx context.Context, e *env, sr *ScenarioResult) error {
 			su.fakes = append(su.fakes, f)
 			su.names = append(su.names, "dead")
 			su.deadFake = f
-			srcs = append(srcs, Source{Name: "dead", Kind: "api", URL: f.URL, PageSize: e.pageSize})
+			srcs = append(srcs, apiSource("dead", false, remote.Spec{URL: f.URL, PageSize: e.pageSize}))
 		}
 		m, err := e.startMcpfed(ctx, fmt.Sprintf("dead%d", si), srcs, su.extra, time.Minute)
 		if err != nil {
@@ -592,9 +594,9 @@ func scenarioRateLimited(ctx context.Context, e *env, sr *ScenarioResult) error 
 	}
 	defer limited.Close()
 	const perMinute = 60
-	srcs := []Source{
-		{Name: "limited", Kind: "api", URL: limited.URL, RateLimit: &RateLimit{PerMinute: perMinute}, Cache: &Cache{Fresh: "2s", Stale: "1h"}},
-		{Name: "base", Kind: "api", Mode: "mirror", URL: base.URL, Required: true, Interval: "1h"},
+	srcs := []config.SourceConfig{
+		apiSource("limited", false, remote.Spec{URL: limited.URL, RateLimit: remote.RateLimitSpec{PerMinute: perMinute}, Cache: remote.PageCacheSpec{Fresh: 2 * time.Second, Stale: time.Hour}}),
+		apiSource("base", true, remote.Spec{Mode: remote.ModeMirror, URL: base.URL, Interval: time.Hour}),
 	}
 	sr.note("limited: live, rateLimit.perMinute %d (burst 1), page cache fresh 2s / stale 1h; base: a mirror. Half the requests ask one list page (cached, refreshed through the limiter every 2s), half a new search each (needs the upstream)", perMinute)
 	m, err := e.startMcpfed(ctx, "ratelimit", srcs, nil, time.Minute)
@@ -691,9 +693,9 @@ func scenarioSoak(ctx context.Context, e *env, sr *ScenarioResult) error {
 	f503 := flappy.Inject(upstreamtest.Fault{Status: http.StatusServiceUnavailable, Match: func(*http.Request) bool { return period()%4 == 1 }})
 	fReset := flappy.Inject(upstreamtest.Fault{Reset: true, Match: func(*http.Request) bool { return period()%4 == 3 }})
 
-	srcs := []Source{
-		{Name: "flappy", Kind: "api", URL: flappy.URL, Cache: &Cache{Fresh: "2s", Stale: "1h"}, Breaker: &Breaker{Failures: 5, OpenFor: "5s"}},
-		{Name: "base", Kind: "api", Mode: "mirror", URL: base.URL, Required: true, Interval: "1h"},
+	srcs := []config.SourceConfig{
+		apiSource("flappy", false, remote.Spec{URL: flappy.URL, Cache: remote.PageCacheSpec{Fresh: 2 * time.Second, Stale: time.Hour}, Breaker: remote.BreakerSpec{Failures: 5, OpenFor: 5 * time.Second}}),
+		apiSource("base", true, remote.Spec{Mode: remote.ModeMirror, URL: base.URL, Interval: time.Hour}),
 	}
 	sr.note("flappy: live, page cache fresh 2s / stale 1h, breaker 5 failures / open 5s; it flaps in %s periods: healthy, 503, healthy, TCP reset, … ; base: a mirror", flap)
 	m, err := e.startMcpfed(ctx, "soak", srcs, nil, time.Minute)

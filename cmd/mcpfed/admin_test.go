@@ -120,3 +120,39 @@ func TestResyncEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestSourceErrorsNeedTheAdminToken: the token file alone (resync off)
+// lets an operator read error texts; without it nobody sees them.
+func TestSourceErrorsNeedTheAdminToken(t *testing.T) {
+	t.Parallel()
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(tokenFile, []byte("let-me-in\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(t.TempDir(), "later.json")
+	cfg, err := loadConfig(vars("MCPFED_ADMIN_TOKEN_FILE", tokenFile, "MCPFED_SOURCES", `[{"name":"later","kind":"file","path":"`+missing+`","optional":true}]`), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := wire(cfg, slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.loadAll(ctx)
+	for _, tc := range []struct {
+		token     string
+		wantError bool
+	}{{"", false}, {"wrong", false}, {"let-me-in", true}} {
+		rec := request(t, g, http.MethodGet, "/v0.1"+federate.ExtensionPath+"/sources", tc.token)
+		var body struct{ Sources []federate.SourceReport }
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || len(body.Sources) != 1 {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		if got := body.Sources[0].LastError != ""; got != tc.wantError || body.Sources[0].State != "failed" {
+			t.Errorf("token %q: report %+v", tc.token, body.Sources[0])
+		}
+	}
+}

@@ -11,29 +11,30 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mcpfed/mcpfed/config"
 	"github.com/mcpfed/mcpfed/federate"
 )
 
-// checkTimeout bounds how long check and snapshot wait for the sources.
-const checkTimeout = 2 * time.Minute
-
-// check loads every source once and prints a table; the exit code says
-// whether all of them loaded.
-func check(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Writer) int {
-	g, err := wire(cfg, logger, time.Now)
-	if err != nil {
-		fmt.Fprintf(stdout, "mcpfed: %v\n", err)
-		return exitFailure
+// check restores what the state directory holds (as the server does at
+// start), loads every source once within timeout and prints a table; the
+// exit code says whether all of them loaded. Unless built with -write-state
+// it writes nothing.
+func check(ctx context.Context, g *gateway, timeout time.Duration, stdout io.Writer) int {
+	for _, w := range g.warnings {
+		g.logger.Warn(w)
 	}
-	defer g.close()
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	for _, s := range g.sources {
+		s.Restore()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	g.loadAll(ctx)
+	timedOut := ctx.Err() != nil
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tKIND\tENTRIES\tSTATE\tREVISION\tLAST-SUCCESS\tERROR")
 	code := exitOK
 	for _, r := range g.reports() {
-		if r.LastError != "" {
+		if r.LastError != "" || r.State == "pending" || r.State == "restored" {
 			code = exitFailure
 		}
 		rev := r.Revision
@@ -47,7 +48,26 @@ func check(ctx context.Context, cfg Config, logger *slog.Logger, stdout io.Write
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, kindLabel(r), r.Entries, r.State, orDash(rev), last, orDash(r.LastError))
 	}
 	_ = tw.Flush()
+	if timedOut {
+		fmt.Fprintf(stdout, "check stopped after %s (-timeout): a source still pending did not finish loading\n", timeout)
+		code = exitFailure
+	}
 	return code
+}
+
+// checkOffline prints the resolved sources (defaults applied) without
+// loading any: the configuration is valid and every source could be built.
+func checkOffline(g *gateway, stdout, stderr io.Writer) int {
+	for _, w := range g.warnings {
+		fmt.Fprintf(stderr, "mcpfed: warning: %s\n", w)
+	}
+	out, err := config.MarshalYAML(map[string]any{"sources": g.cfg.Sources})
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpfed: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "# configuration valid: %d sources, none contacted\n%s", len(g.sources), out)
+	return exitOK
 }
 
 // kindLabel names the kind, with the mode of an api source.
@@ -68,17 +88,11 @@ func orDash(s string) string {
 // snapshot loads every source once and writes the merged catalogue, every
 // version including deleted ones, as one ServerList document: a file that
 // mcpfed (or any client of the format) can read back as a file source.
-func snapshot(ctx context.Context, cfg Config, logger *slog.Logger, out string, stdout io.Writer) int {
-	g, err := wire(cfg, logger, time.Now)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "mcpfed: %v\n", err)
-		return exitFailure
-	}
-	defer g.close()
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+func snapshot(ctx context.Context, g *gateway, logger *slog.Logger, cf commandFlags, stdout io.Writer) int {
+	ctx, cancel := context.WithTimeout(ctx, cf.timeout)
 	defer cancel()
 	for _, st := range g.loadAll(ctx) {
-		if st.LastError != "" {
+		if st.LastError != "" || !st.Loaded {
 			logger.Error("source failed; snapshot not written", "source", st.Name, "error", st.LastError)
 			return exitFailure
 		}
@@ -110,10 +124,10 @@ func snapshot(ctx context.Context, cfg Config, logger *slog.Logger, out string, 
 		return exitFailure
 	}
 	body = append(body, '\n')
-	if out == "-" {
+	if cf.out == "-" {
 		_, err = stdout.Write(body)
 	} else {
-		err = os.WriteFile(out, body, 0o644)
+		err = os.WriteFile(cf.out, body, 0o644)
 	}
 	if err != nil {
 		logger.Error("write snapshot", "error", err)

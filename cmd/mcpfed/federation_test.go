@@ -106,3 +106,35 @@ func TestCheckReportsLiveSource(t *testing.T) {
 		t.Errorf("dead row = %q", lines[2])
 	}
 }
+
+// TestLogsCarryTheRequestID: a line logged while serving a request (here
+// the warning about a live source that cannot be reached) names the
+// request's id, with the access log off.
+func TestLogsCarryTheRequestID(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	cfg, err := loadConfig(vars("MCPFED_ACCESS_LOG", "false", "MCPFED_SOURCES", `[
+	  {"name":"seed","kind":"file","path":"builtin:official-seed"},
+	  {"name":"dead","kind":"api","url":"http://127.0.0.1:1"}
+	]`), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := wire(cfg, newLogger(cfg, &logs), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	g.loadAll(ctx)
+	rec := httptest.NewRecorder()
+	g.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v0.1/servers?limit=5", nil))
+	id := rec.Header().Get("X-Request-Id")
+	if id == "" || rec.Header().Get("X-Federation-Complete") != "false" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	if !strings.Contains(logs.String(), `"request_id":"`+id+`"`) {
+		t.Errorf("no log line names request %s:\n%s", id, logs.String())
+	}
+}

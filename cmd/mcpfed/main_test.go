@@ -9,14 +9,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/mcpfed/mcpfed/config"
+	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
@@ -50,7 +54,7 @@ func runCmd(t *testing.T, env func() map[string]string, args ...string) (int, st
 func TestVersionAndUsage(t *testing.T) {
 	t.Parallel()
 	code, out, _ := runCmd(t, vars(), "version")
-	if code != exitOK || !strings.HasPrefix(out, "mcpfed dev\n") || !strings.Contains(out, "go1.") {
+	if code != exitOK || !strings.HasPrefix(out, "mcpfed dev\ncommit ") || !strings.Contains(out, "go1.") {
 		t.Errorf("version: code %d, out %q", code, out)
 	}
 	if code, _, errOut := runCmd(t, vars(), "frobnicate"); code != exitUsage || !strings.Contains(errOut, `unknown command "frobnicate"`) {
@@ -67,7 +71,7 @@ func TestInvalidConfigurationExitsNonZeroListingProblems(t *testing.T) {
 	if code != exitUsage {
 		t.Fatalf("code = %d", code)
 	}
-	for _, want := range []string{"invalid configuration", `name "A" must be a slug`, "needs path", `kind "nope"`} {
+	for _, want := range []string{"invalid configuration", `sources[0].name: "A" must be a slug`, "sources[0]: path or url is required", `sources[1].kind: "nope" is not file, git or api`} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
@@ -271,4 +275,258 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("serveOn: %v", err)
 	}
+}
+
+// TestServeAnswersCompletelyFromTheFirstRequest is `make run`: the
+// embedded catalogue is loaded before the listener opens, so the very first
+// request gets a complete answer and the service is ready.
+func TestServeAnswersCompletelyFromTheFirstRequest(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(vars("MCPFED_LISTEN_ADDR", "127.0.0.1:0"), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	listening := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), listening) }()
+	addr := <-listening
+	resp, err := http.Get("http://" + addr + "/v0.1/servers?limit=100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Federation-Complete") != "true" || !strings.Contains(string(body), `"source":"official-seed"`) {
+		t.Errorf("first answer: %s complete=%q", resp.Status, resp.Header.Get("X-Federation-Complete"))
+	}
+	if r, err := http.Get("http://" + addr + "/readyz"); err != nil || r.StatusCode != http.StatusOK {
+		t.Errorf("not ready at once: %v %v", err, r)
+	} else {
+		r.Body.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
+	}
+}
+
+// stuckSource is a source whose loop ignores its context until released.
+type stuckSource struct {
+	running, release chan struct{}
+}
+
+func (s *stuckSource) Name() string                  { return "stuck" }
+func (s *stuckSource) Load(context.Context) error    { <-s.release; return nil }
+func (s *stuckSource) Restore() bool                 { return false }
+func (s *stuckSource) Resync(context.Context) error  { return nil }
+func (s *stuckSource) Status() upstream.SourceStatus { return upstream.SourceStatus{Name: "stuck"} }
+func (s *stuckSource) Run(context.Context) {
+	close(s.running)
+	<-s.release
+}
+
+// TestShutdownIsBoundedWhateverALoaderDoes: a loop that ignores its
+// context does not keep the process: serve returns within shutdownTimeout
+// plus the loops' grace, naming the source left behind.
+func TestShutdownIsBoundedWhateverALoaderDoes(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(vars("MCPFED_SHUTDOWN_TIMEOUT", "200ms"), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	g, err := wire(cfg, logger, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	stuck := &stuckSource{running: make(chan struct{}), release: make(chan struct{})}
+	defer close(stuck.release)
+	g.sources = append(g.sources, stuck)
+	g.loopGrace = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.serveOn(ctx, ln, logger) }()
+	<-stuck.running
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(cfg.ShutdownTimeout + g.loopGrace + 2*time.Second):
+		t.Fatal("serve did not return")
+	}
+	if took := time.Since(start); took > cfg.ShutdownTimeout+g.loopGrace+time.Second {
+		t.Errorf("shutdown took %s", took)
+	}
+	if !strings.Contains(logs.String(), "sources did not stop in time") || !strings.Contains(logs.String(), "stuck") {
+		t.Errorf("the source left behind is not logged:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestStatusAnswersWhileASourceLoads: readiness, health and the sources
+// endpoint answer at once while a load is stuck in a read.
+func TestStatusAnswersWhileASourceLoads(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	cfg, err := loadConfig(vars("MCPFED_SOURCES", `[
+	  {"name":"slow","kind":"file","url":"`+slow.URL+`/registry.json","loadTimeout":"1m"},
+	  {"name":"seed","kind":"file","path":"builtin:official-seed"}
+	]`), flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := wire(cfg, slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.serveOn(ctx, ln, slog.New(slog.DiscardHandler)) }()
+	client := &http.Client{Timeout: time.Second}
+	for _, path := range []string{"/healthz", "/readyz", "/v0.1" + federate.ExtensionPath + "/sources"} {
+		start := time.Now()
+		r, err := client.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Errorf("GET %s while a source loads: %v", path, err)
+			continue
+		}
+		r.Body.Close()
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("GET %s took %s", path, took)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serveOn: %v", err)
+	}
+}
+
+// TestCheckStatesItsTimeBound: check stops at -timeout, says so, and
+// reports the source that did not finish.
+func TestCheckStatesItsTimeBound(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	env := vars("MCPFED_LOG_LEVEL", "error", "MCPFED_SOURCES", `[{"name":"slow","kind":"file","url":"`+slow.URL+`/r.json","loadTimeout":"1m"}]`)
+	start := time.Now()
+	code, out, _ := runCmd(t, env, "check", "-timeout", "300ms")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("check took %s with -timeout 300ms", took)
+	}
+	if code != exitFailure || !strings.Contains(out, "check stopped after 300ms (-timeout)") || !strings.Contains(out, "slow") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
+	if code, _, errOut := runCmd(t, vars(), "check", "-h"); code != exitOK || !strings.Contains(errOut, "-timeout") || !strings.Contains(errOut, "2m0s") {
+		t.Errorf("check -h does not state the bound (%d):\n%s", code, errOut)
+	}
+}
+
+// TestEveryKindHasABuilder: each kind the configuration accepts can be run.
+func TestEveryKindHasABuilder(t *testing.T) {
+	t.Parallel()
+	for _, k := range config.Kinds() {
+		if _, ok := builders()[k.Name]; !ok {
+			t.Errorf("kind %s has no builder", k.Name)
+		}
+	}
+	if len(builders()) != len(config.Kinds()) {
+		t.Errorf("%d builders for %d kinds", len(builders()), len(config.Kinds()))
+	}
+}
+
+// TestCursorsHoldAcrossReplicas: two processes with the same sources sign
+// cursors alike (the derived key), so a walk continues on either; another
+// cursorKeyFile refuses them.
+func TestCursorsHoldAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	newGateway := func(kv ...string) *gateway {
+		cfg, err := loadConfig(vars(kv...), flagValues{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := wire(cfg, slog.New(slog.DiscardHandler), time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(g.close)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		g.loadAll(ctx)
+		return g
+	}
+	get := func(g *gateway, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		g.handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	a, b := newGateway(), newGateway()
+	keys := writeKeyFile(t, strings.Repeat("k", 40))
+	c := newGateway("MCPFED_CURSOR_KEY_FILE", keys)
+	first := get(a, "/v0.1/servers?limit=2")
+	var page struct {
+		Metadata struct{ NextCursor string } `json:"metadata"`
+	}
+	if err := json.Unmarshal(first.Body.Bytes(), &page); err != nil || page.Metadata.NextCursor == "" {
+		t.Fatalf("no cursor: %v %s", err, first.Body)
+	}
+	next := "/v0.1/servers?limit=2&cursor=" + page.Metadata.NextCursor
+	if ra, rb := get(a, next), get(b, next); ra.Code != http.StatusOK || rb.Code != http.StatusOK || ra.Body.String() != rb.Body.String() {
+		t.Errorf("the second page differs between replicas: %d %d", ra.Code, rb.Code)
+	}
+	if rc := get(c, next); rc.Code != http.StatusBadRequest {
+		t.Errorf("a cursor signed with another key: %d, want 400", rc.Code)
+	}
+}
+
+func writeKeyFile(t *testing.T, keys ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "cursor-keys")
+	if err := os.WriteFile(p, []byte(strings.Join(keys, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

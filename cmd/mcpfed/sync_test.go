@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -62,7 +66,7 @@ func TestMirrorAndGitSourcesSurviveRestart(t *testing.T) {
 	repo := gitRepo(t, "registry/catalog.json", seed)
 	stateDir := t.TempDir()
 	env := plainVars("MCPFED_STATE_DIR", stateDir, "MCPFED_SOURCES", `[
-	  {"name":"catalog","kind":"git","repository":"`+repo+`","branch":"main","path":"registry/catalog.json"},
+	  {"name":"catalog","kind":"git","repository":"`+repo+`","branch":"main","path":"registry/catalog.json","optional":true},
 	  {"name":"official","kind":"api","mode":"mirror","url":"`+up.URL+`","interval":"1h"}
 	]`)
 	serveOnce := func(wantState string) string {
@@ -77,9 +81,7 @@ func TestMirrorAndGitSourcesSurviveRestart(t *testing.T) {
 		}
 		defer g.close()
 		for _, s := range g.sources {
-			if r, ok := s.(interface{ Restore() bool }); ok {
-				r.Restore()
-			}
+			s.Restore()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -101,9 +103,6 @@ func TestMirrorAndGitSourcesSurviveRestart(t *testing.T) {
 			t.Errorf("first run lacks %s", want)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(stateDir, "git", "catalog")); err != nil {
-		t.Errorf("no clone in the state directory: %v", err)
-	}
 
 	// Restart: the registry is down and the repository has gone away.
 	up.Inject(upstreamtest.Fault{Status: 503})
@@ -112,5 +111,101 @@ func TestMirrorAndGitSourcesSurviveRestart(t *testing.T) {
 	}
 	if second := serveOnce("stale"); second != first {
 		t.Error("after a restart with every source down, the answer is not the persisted one")
+	}
+}
+
+// tree describes every file under dir: content hash, size and time.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sum := ""
+		if d.Type().IsRegular() {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum = fmt.Sprintf("%x", sha256.Sum256(data))
+		}
+		out[p] = fmt.Sprintf("%s %d %s %s", info.Mode(), info.Size(), info.ModTime().Format(time.RFC3339Nano), sum)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestCheckIsReadOnly: check writes nothing to the state directory, and
+// counts what a server persisted there as the server would (restored
+// first): with every source down, each is stale with its persisted entries.
+func TestCheckIsReadOnly(t *testing.T) {
+	t.Parallel()
+	up := upstreamtest.New(t)
+	up.LoadFile("../../testdata/catalog/official-seed.json")
+	seed, err := os.ReadFile("../../testdata/toolhive/data-registry.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := gitRepo(t, "catalog.json", seed)
+	file := filepath.Join(t.TempDir(), "acme.json")
+	if err := os.WriteFile(file, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := t.TempDir()
+	env := plainVars("MCPFED_STATE_DIR", stateDir, "MCPFED_LOG_LEVEL", "error", "MCPFED_SOURCES", `[
+	  {"name":"acme","kind":"file","path":"`+file+`","optional":true},
+	  {"name":"catalog","kind":"git","repository":"`+repo+`","path":"catalog.json","optional":true},
+	  {"name":"official","kind":"api","mode":"mirror","url":"`+up.URL+`","interval":"1h"}
+	]`)
+	if code, out, errOut := runCmd(t, env, "check"); code != exitOK {
+		t.Fatalf("check: %d\n%s%s", code, out, errOut)
+	}
+	if got := tree(t, stateDir); len(got) != 1 {
+		t.Errorf("check wrote to the state directory: %v", got)
+	}
+
+	// A server run persists every source.
+	cfg, err := loadConfig(env, flagValues{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := wire(cfg, slog.New(slog.DiscardHandler), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	g.loadAll(ctx)
+	g.close()
+	before := tree(t, stateDir)
+
+	// Every source down: check reports what the server would serve.
+	up.Inject(upstreamtest.Fault{Status: 503})
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(strings.TrimPrefix(repo, "file://")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCmd(t, env, "check")
+	if code != exitFailure {
+		t.Errorf("check with every source down: exit %d", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for i, want := range []string{"acme file 2 stale", "catalog git 2 stale", "official api/mirror 4 stale"} {
+		if i+1 >= len(lines) || !strings.HasPrefix(strings.Join(strings.Fields(lines[i+1]), " "), want) {
+			t.Errorf("row %d: want %q in\n%s", i+1, want, out)
+		}
+	}
+	if after := tree(t, stateDir); !maps.Equal(before, after) {
+		t.Errorf("check changed the state directory:\nbefore %v\nafter  %v", before, after)
 	}
 }

@@ -5,71 +5,114 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/sony/gobreaker/v2"
-
-	"github.com/mcpfed/mcpfed"
+	"github.com/mcpfed/mcpfed/config"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/metrics"
 	"github.com/mcpfed/mcpfed/upstream"
-	"github.com/mcpfed/mcpfed/upstream/gitsource"
-	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
-// source is what the process runs for each configured source: a loop that
-// keeps it current, a one-off load (check), and its status.
+// source is what the process runs for each configured source. Every kind
+// implements it, so readiness, status and resync never look at a concrete
+// type. Status never blocks on a running load.
 type source interface {
 	Name() string
+	// Load makes one attempt, bounded by its own deadline.
 	Load(ctx context.Context) error
+	// Restore serves the persisted snapshot, if any, until a load succeeds.
+	Restore() bool
+	// Run restores, loads, then keeps the source current until ctx ends.
 	Run(ctx context.Context)
+	// Resync runs one full sync; upstream.ErrNotResyncable for a live source.
+	Resync(ctx context.Context) error
 	Status() upstream.SourceStatus
 }
 
-// gateway is everything wired from a Config.
-type gateway struct {
-	cfg     Config
-	sources []source
-	lives   []*remote.Live
-	engine  *federate.Engine
-	api     *federate.API
-	metrics *metrics.Metrics
-	handler http.Handler
+// wireOptions change how sources are built.
+type wireOptions struct {
+	// readOnly builds sources that write nothing to the state directory
+	// (no snapshot saved, no clone kept) but restore what is there: check.
+	readOnly bool
 }
 
-// wire builds sources, engine and API from a validated configuration.
-func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, error) {
-	g := &gateway{cfg: cfg, metrics: metrics.New()}
-	var members []federate.Member
-	reserved := map[string][]string{}
-	var order []string
-	g.metrics.Cache().Started("response", "response")
-	for _, sc := range cfg.Sources {
-		g.metrics.SourceConfigured(sc.Name, sc.Kind, sc.Mode, sc.Required)
-		if sc.Kind == "api" && sc.Mode == "live" {
-			g.metrics.Cache().Started("page", "page")
-		}
-		m, src, err := g.newSource(sc, logger, clock)
+// invalidConfig lists the problems found while building the sources (a
+// missing path, an unknown built-in catalogue): configuration errors, like
+// those config.Load finds.
+type invalidConfig struct{ problems []string }
+
+func (e *invalidConfig) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.problems, "\n  - ")
+}
+
+// gateway is everything wired from a configuration.
+type gateway struct {
+	cfg      config.Config
+	opts     wireOptions
+	logger   *slog.Logger
+	clock    func() time.Time
+	sources  []source
+	modes    []string // an api source's mode, by source
+	preload  []bool   // loaded before the listener opens, by source
+	closers  []func()
+	engine   *federate.Engine
+	api      *federate.API
+	metrics  *metrics.Metrics
+	handler  http.Handler
+	warnings []string
+	// loopGrace bounds the wait for source loops and background work at
+	// shutdown.
+	loopGrace time.Duration
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+// wire builds sources, engine and API from a valid configuration.
+func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts ...wireOptions) (_ *gateway, err error) {
+	g := &gateway{cfg: cfg, logger: logger, clock: clock, metrics: metrics.New(), loopGrace: defaultLoopGrace}
+	if len(opts) > 0 {
+		g.opts = opts[0]
+	}
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", sc.Name, err)
+			g.closeSources()
 		}
-		g.sources = append(g.sources, src)
-		members = append(members, m)
-		reserved[sc.Name] = sc.Namespaces
-		order = append(order, sc.Name)
+	}()
+	g.metrics.Cache().Started("response", "response")
+	members, err := g.buildSources()
+	if err != nil {
+		return nil, err
+	}
+	reserved := map[string][]string{}
+	order := make([]string, len(cfg.Sources))
+	for i, sc := range cfg.Sources {
+		reserved[sc.Name], order[i] = sc.Namespaces, sc.Name
 	}
 	res, err := filter.NewReservations(reserved, order)
 	if err != nil {
 		return nil, err
 	}
-	g.engine = federate.NewEngine(federate.EngineOptions{
+	keys, derived, err := config.CursorKeys(cfg)
+	if err != nil {
+		return nil, &invalidConfig{[]string{"cursorKeyFile: " + err.Error()}}
+	}
+	if derived {
+		g.warnings = append(g.warnings, "cursors are signed with a key derived from the sources list: whoever knows the configuration can forge them; set cursorKeyFile (MCPFED_CURSOR_KEY_FILE) to a file of random keys shared by the replicas")
+	}
+	if cfg.Admin.Resync && cfg.Admin.TokenFile == "" {
+		g.warnings = append(g.warnings, "the resync endpoint is enabled without a token (admin.allowUnauthenticated): anyone who reaches the port can make every source resync")
+	}
+	g.engine, err = federate.NewEngine(federate.EngineOptions{
 		Members: members, Reservations: res, ObserveMerge: g.metrics.ObserveMerge,
 		OutOfOrder: g.metrics.OutOfOrder, RequestTimeout: cfg.RequestTimeout, Clock: clock, Logger: logger,
+		CursorKeys: keys,
 	})
+	if err != nil {
+		return nil, &invalidConfig{[]string{"cursorKeyFile: " + err.Error()}}
+	}
 	views := map[string]*federate.View{}
 	for _, vc := range cfg.Views {
 		f, err := filter.New(vc.Filter)
@@ -78,12 +121,12 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 		}
 		views[vc.Name] = &federate.View{Name: vc.Name, Filter: f}
 	}
-	ver, commit, built := buildInfo()
+	ver, rev, built := buildInfo()
 	g.api, err = federate.NewAPI(federate.APIOptions{
 		Engine:    g.engine,
 		Views:     views,
 		MaxAge:    cfg.CacheMaxAge,
-		Build:     federate.BuildInfo{Version: ver, GitCommit: commit, BuildTime: built},
+		Build:     federate.BuildInfo{Version: ver, GitCommit: rev, BuildTime: built},
 		Attempted: g.attempted,
 		Metrics:   g.metrics,
 		ResponseCache: federate.ResponseCacheOptions{
@@ -104,127 +147,52 @@ func wire(cfg Config, logger *slog.Logger, clock func() time.Time) (*gateway, er
 	return g, nil
 }
 
-func (g *gateway) newSource(sc SourceConfig, logger *slog.Logger, clock func() time.Time) (federate.Member, source, error) {
-	f, err := filter.New(sc.Filter)
-	if err != nil {
-		return federate.Member{}, nil, err
-	}
-	switch sc.Kind {
-	case "file":
-		stateDir := g.cfg.StateDir
-		if strings.HasPrefix(sc.location(), upstream.BuiltinPrefix) {
-			stateDir = "" // always at hand: nothing to persist
-		}
-		fs := upstream.NewFileSource(upstream.FileOptions{
-			Name:     sc.Name,
-			Path:     sc.location(),
-			Interval: sc.Interval,
-			MaxBytes: sc.MaxBytes,
-			Admit:    f.Match,
-			Builtin:  mcpfed.Builtin(),
-			StateDir: stateDir,
-			Clock:    clock,
-			Logger:   logger,
-			OnLoad:   g.metrics.SourceLoaded,
-		})
-		return federate.Member{Source: fs, Required: sc.Required}, fs, nil
-	case "git":
-		gs, err := gitsource.New(gitsource.Options{
-			Name: sc.Name, Repository: sc.Repository, Branch: sc.Branch, Tag: sc.Tag, Commit: sc.Commit,
-			Path: sc.Path, Interval: sc.Interval,
-			UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile, TokenFile: sc.TokenFile,
-			MaxFiles: sc.MaxFiles, MaxBytes: sc.MaxBytes,
-			CloneDir: filepath.Join(g.cfg.StateDir, "git", sc.Name), StateDir: g.cfg.StateDir,
-			Admit: f.Match, Clock: clock, Logger: logger, OnLoad: g.metrics.SourceLoaded,
-		})
+// buildSources builds every source, listing every problem found.
+func (g *gateway) buildSources() ([]federate.Member, error) {
+	var members []federate.Member
+	var problems []string
+	for i, sc := range g.cfg.Sources {
+		b, err := g.build(sc)
 		if err != nil {
-			return federate.Member{}, nil, err
-		}
-		return federate.Member{Source: gs, Required: sc.Required}, gs, nil
-	case "api":
-		if sc.Mode == "mirror" {
-			m, err := g.newMirror(sc, f, logger, clock)
-			if err != nil {
-				return federate.Member{}, nil, err
+			for _, p := range g.cfg.SourceProblems(i, err) {
+				problems = append(problems, p.Error())
 			}
-			return federate.Member{Source: m, Required: sc.Required}, m, nil
+			continue
 		}
-		l, err := g.newLive(sc, f, logger, clock)
-		if err != nil {
-			return federate.Member{}, nil, err
+		g.metrics.SourceConfigured(sc.Name, sc.Kind, b.mode, sc.Required)
+		g.sources = append(g.sources, b.src)
+		g.modes = append(g.modes, b.mode)
+		g.preload = append(g.preload, b.preload)
+		members = append(members, b.member)
+	}
+	if len(problems) > 0 {
+		return nil, &invalidConfig{problems}
+	}
+	return members, nil
+}
+
+// buildProblems builds the sources that config.Load found nothing wrong
+// with, read-only, to list what building finds (a missing path) together
+// with the configuration's own problems; skip are the other sources.
+func buildProblems(cfg config.Config, skip map[int]bool) []string {
+	g := &gateway{cfg: cfg, opts: wireOptions{readOnly: true}, logger: slog.New(slog.DiscardHandler), clock: time.Now, metrics: metrics.New()}
+	defer g.closeSources()
+	var out []string
+	for i, sc := range cfg.Sources {
+		if skip[i] || sc.Spec == nil {
+			continue
 		}
-		g.lives = append(g.lives, l)
-		lr := &liveRunner{live: l, clock: clock, metrics: g.metrics}
-		return federate.Member{Live: filteredLive{l, f}, Required: sc.Required}, lr, nil
+		if _, err := g.build(sc); err != nil {
+			for _, p := range cfg.SourceProblems(i, err) {
+				out = append(out, p.Error())
+			}
+		}
 	}
-	return federate.Member{}, nil, fmt.Errorf("kind %q is not supported", sc.Kind)
+	return out
 }
 
-func (g *gateway) newLive(sc SourceConfig, f *filter.Filter, logger *slog.Logger, clock func() time.Time) (*remote.Live, error) {
-	name := sc.Name
-	g.metrics.SourceStarted(name)
-	return remote.NewLive(remote.LiveOptions{
-		Client: clientOptions(sc, logger, clock),
-		Breaker: remote.BreakerOptions{
-			Failures: sc.Breaker.Failures, OpenFor: sc.Breaker.OpenFor, HalfOpenRequests: sc.Breaker.HalfOpenRequests,
-			OnStateChange: func(source string, to gobreaker.State) {
-				logger.Warn("circuit breaker changed state", "source", source, "state", to.String())
-				g.metrics.BreakerState(source, breakerGauge(to))
-			},
-		},
-		RateLimit: g.rateLimitOptions(sc),
-		PageCache: remote.PageCacheOptions{
-			MaxEntries: sc.Cache.MaxEntries, MaxBytes: sc.Cache.MaxBytes, Fresh: sc.Cache.Fresh, Stale: sc.Cache.Stale,
-			FlightTimeout: sc.Timeout,
-		},
-		PageSize:      sc.PageSize,
-		Clock:         clock,
-		Instrument:    g.metrics.InstrumentFetcher,
-		CacheObserver: g.metrics.Cache().Instance(),
-	})
-}
-
-func (g *gateway) newMirror(sc SourceConfig, f *filter.Filter, logger *slog.Logger, clock func() time.Time) (*remote.Mirror, error) {
-	name := sc.Name
-	g.metrics.SourceStarted(name)
-	return remote.NewMirror(remote.MirrorOptions{
-		Client:    clientOptions(sc, logger, clock),
-		RateLimit: g.rateLimitOptions(sc),
-		Interval:  sc.Interval, ResyncEvery: sc.ResyncEvery, Overlap: sc.Overlap, PageSize: sc.PageSize,
-		MaxPages: sc.Crawl.MaxPages, MaxEntries: sc.Crawl.MaxEntries, MaxBytes: sc.Crawl.MaxBytes,
-		StateDir: g.cfg.StateDir, Admit: f.Match, Clock: clock, Logger: logger, OnLoad: g.metrics.SourceLoaded,
-		Instrument: g.metrics.InstrumentFetcher,
-	})
-}
-
-// clientOptions is how an api source (live or mirror) talks to its upstream.
-func clientOptions(sc SourceConfig, logger *slog.Logger, clock func() time.Time) remote.ClientOptions {
-	return remote.ClientOptions{
-		Source: sc.Name, BaseURL: sc.URL, APIVersion: sc.APIVersion,
-		TokenFile: sc.TokenFile, UsernameFile: sc.UsernameFile, PasswordFile: sc.PasswordFile,
-		Headers: sc.Headers, MaxBytes: sc.MaxBytes, Timeout: sc.Timeout, Clock: clock, Logger: logger,
-	}
-}
-
-// rateLimitOptions is an api source's outbound budget, counted in metrics.
-func (g *gateway) rateLimitOptions(sc SourceConfig) remote.RateLimitOptions {
-	return remote.RateLimitOptions{
-		PerMinute: sc.RateLimit.PerMinute, Burst: sc.RateLimit.Burst, Retries: *sc.RateLimit.Retries,
-		OnLimited: func() { g.metrics.RateLimited(sc.Name) },
-		OnRetry:   func() { g.metrics.Retried(sc.Name) },
-	}
-}
-
-func breakerGauge(s gobreaker.State) int {
-	switch s {
-	case gobreaker.StateHalfOpen:
-		return 1
-	case gobreaker.StateOpen:
-		return 2
-	}
-	return 0
-}
-
+// attempted reports whether the named source has made its first load
+// attempt (readiness). Status never blocks, so neither does /readyz.
 func (g *gateway) attempted(name string) bool {
 	for _, s := range g.sources {
 		if s.Name() == name {
@@ -235,13 +203,22 @@ func (g *gateway) attempted(name string) bool {
 }
 
 // loadAll loads every source once, concurrently, and returns their statuses
-// in configuration order.
+// in configuration order once all have answered or ctx has ended, whichever
+// is first: a load that ignores ctx does not hold the caller.
 func (g *gateway) loadAll(ctx context.Context) []upstream.SourceStatus {
 	var wg sync.WaitGroup
 	for _, s := range g.sources {
 		wg.Go(func() { _ = s.Load(ctx) }) // the outcome is in the status
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 	out := make([]upstream.SourceStatus, len(g.sources))
 	for i, s := range g.sources {
 		out[i] = s.Status()
@@ -249,19 +226,35 @@ func (g *gateway) loadAll(ctx context.Context) []upstream.SourceStatus {
 	return out
 }
 
-// run starts every source's refresh loop; they stop when ctx ends.
-func (g *gateway) run(ctx context.Context) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	for _, s := range g.sources {
-		wg.Go(func() { s.Run(ctx) })
+// close stops background work (the response cache's refreshes, live page
+// caches, temporary clones) once the loops have ended, waiting at most
+// loopGrace: a stuck close is logged and left behind.
+func (g *gateway) close() { g.closeBy(time.Now().Add(g.loopGrace)) }
+
+// closeBy closes once, waiting until deadline at most.
+func (g *gateway) closeBy(deadline time.Time) {
+	g.closeOnce.Do(func() {
+		g.closed = make(chan struct{})
+		go func() {
+			defer close(g.closed)
+			if g.api != nil {
+				g.api.Close()
+			}
+			g.closeSources()
+		}()
+	})
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-g.closed:
+	case <-t.C:
+		g.logger.Error("background work did not stop in time; exiting without it")
 	}
-	return &wg
 }
 
-// close stops background work once the loops have ended.
-func (g *gateway) close() {
-	g.api.Close()
-	for _, l := range g.lives {
-		l.Close()
+func (g *gateway) closeSources() {
+	for _, c := range g.closers {
+		c()
 	}
+	g.closers = nil
 }

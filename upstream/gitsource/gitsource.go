@@ -2,94 +2,44 @@
 // directory of server.json files, in a git repository reached over https or
 // on the local disk, read with go-git.
 //
-// Each load first lists the remote's refs (a pinned commit skips even that)
-// and fetches only when the wanted ref has moved; https fetches are shallow
-// (depth 1) into a local clone that is reused across loads and restarts.
-// The registry files are read from the commit's tree in the object store,
-// within the file and byte limits, and installed through an upstream.Holder,
-// which persists the last good snapshot and keeps serving it when a new
-// commit is broken.
+// A local repository is read in place: its refs and objects are read from
+// its own store, nothing is copied or written. For an http(s) repository,
+// each load first lists the remote's refs (a pinned commit skips even that)
+// and fetches only when the wanted ref has moved; fetches are shallow
+// (depth 1) into a local clone that is reused across loads and restarts,
+// and every object received is checked against maxBytes from the pack's
+// headers before go-git inflates it. The registry files are read from the
+// commit's tree within the file and byte limits, checked from the trees and
+// object headers before any content is read, and installed through an
+// upstream.Holder, which persists the last good snapshot and keeps serving
+// it when a new commit is broken.
 package gitsource
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"os"
-	"path"
-	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
-	"github.com/go-git/go-git/v5/storage/memory"
-
-	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 
 	"github.com/mcpfed/mcpfed/upstream"
-)
-
-// Defaults for the zero values of Options.
-const (
-	DefaultMaxFiles = 10000
-	DefaultMaxBytes = 256 << 20
-	DefaultTimeout  = 5 * time.Minute
 )
 
 // Kind is the source kind the Holder reports and persists under.
 const Kind = "git"
 
-// Options configure a git source.
-type Options struct {
-	// Name is the source's slug.
-	Name string
-	// Repository is an https:// or http:// URL, a file:// URL or a local
-	// path. It must not hold a password: credentials come from the files.
-	Repository string
-	// Branch, Tag and Commit select what is served; at most one is set.
-	// None means the remote's default branch (its HEAD). Commit is a full
-	// 40-hex hash; a pinned commit is fetched once and never listed.
-	Branch, Tag, Commit string
-	// Path is a registry file, or a directory whose server.json files are
-	// served, inside the repository ("" is the root directory).
-	Path string
-	// Interval between checks of the remote ref; zero loads once.
-	Interval time.Duration
-	// UsernameFile, PasswordFile and TokenFile hold https credentials, read
-	// at each use and never logged. A token is sent as the password of basic
-	// auth (what git hosts expect); without UsernameFile the user name is
-	// "x-access-token". PasswordFile and TokenFile are alternatives.
-	UsernameFile, PasswordFile, TokenFile string
-	// MaxFiles bounds the number of server.json files read (default 10000).
-	MaxFiles int
-	// MaxBytes bounds the sum of the registry files read (default 256 MiB).
-	MaxBytes int64
-	// Timeout bounds one load: listing, fetching and reading (default 5m).
-	Timeout time.Duration
-	// CloneDir is where the local clone lives, reused across loads and
-	// restarts. Empty keeps the clone in memory for the process's lifetime.
-	// The directory must be empty, missing or a clone this source made.
-	CloneDir string
-	// StateDir, when set, persists the last good snapshot (see Holder).
-	StateDir string
-	// Admit, when set, drops entries it returns false for (the filter).
-	Admit  func(*upstream.Entry) bool
-	Clock  func() time.Time
-	Logger *slog.Logger
-	// OnLoad is called after every load attempt with the new status and
-	// how long the attempt took (metrics).
-	OnLoad func(upstream.SourceStatus, time.Duration)
-}
+// ErrClosed is returned by a load after Close.
+var ErrClosed = errors.New("git source closed")
 
-// Source serves a registry held in a git repository as a snapshot.
+// Source serves a registry held in a git repository as a snapshot. Its
+// methods are safe for concurrent use; Status never waits for a load.
 type Source struct {
 	*upstream.Holder
 	o      Options
@@ -97,107 +47,47 @@ type Source struct {
 	ref    plumbing.ReferenceName // the wanted ref; empty for a pinned commit
 	pinned plumbing.Hash
 	path   string // inside the repository, fs.ValidPath form
-	where  string // names the input in errors: URL, ref and path
+	where  string // names the input in errors and logs: URL, ref and path
 
 	commit atomic.Pointer[string] // commit of the installed snapshot
 
-	// Guarded by the holder's attempt serialisation.
-	repo      *git.Repository
-	stamp     plumbing.Hash // what the wanted ref pointed at for the installed snapshot
-	failStamp plumbing.Hash // ... for the last commit that failed to parse or install
+	// mu guards the clone directory against Close; loads are serialised by
+	// the holder and hold it for their whole run. Status never takes it.
+	mu      sync.Mutex
+	tempDir string // the temporary clone directory, removed by Close
+	closed  bool
+	// What the wanted ref pointed at for the installed snapshot, and for
+	// the last commit that failed to read or install (guarded by the
+	// holder's attempt serialisation).
+	stamp, failStamp plumbing.Hash
 
-	// What the source did, for tests: remote listings, fetches, and clones
-	// created (not opened).
+	// What the source did, for tests: ref listings (or local ref reads),
+	// fetches, and clones created (not opened).
 	lists, fetches, clones atomic.Int64
 }
 
-// targetRef is the clone's ref for the fetched commit (or tag): a ref of
-// its own, so it is sent as a "have" and no branch of the clone is touched.
-const targetRef = plumbing.ReferenceName("refs/mcpfed/target")
-
-// markerFile, inside CloneDir, records which repository the clone is of:
-// it proves the directory is this source's to reset.
-const markerFile = "mcpfed-repository"
-
 // New validates the options and returns an unloaded source; call Run, or
-// Restore and Load. Every problem found is reported.
+// Restore and Load, and Close at the end. Every problem found is reported.
 func New(o Options) (*Source, error) {
-	installLocalTransport()
-	var errs []error
-	if o.Name == "" || strings.ContainsAny(o.Name, `/\`) {
-		errs = append(errs, fmt.Errorf("name %q: a non-empty slug is required", o.Name))
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("git source %q: %w", o.Name, err)
 	}
-	rem, err := parseRepository(o.Repository)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	s := &Source{o: o, remote: rem}
-	set := 0
-	for _, v := range []string{o.Branch, o.Tag, o.Commit} {
-		if v != "" {
-			set++
+	o = o.withDefaults()
+	rem, _ := parseRepository(o.Repository)
+	ref, pinned, _ := o.selection()
+	p, _ := o.treePath()
+	if rem.local && !o.Optional {
+		if _, err := os.Stat(rem.path); err != nil {
+			return nil, fmt.Errorf("git source %q: repository %s: %w (set optional: true to wait for it)", o.Name, rem.url, errors.Unwrap(err))
 		}
 	}
-	switch {
-	case set > 1:
-		errs = append(errs, errors.New("at most one of branch, tag and commit may be set"))
-	case o.Branch != "":
-		s.ref = refName(o.Branch, "refs/heads/")
-	case o.Tag != "":
-		s.ref = refName(o.Tag, "refs/tags/")
-	case o.Commit != "":
-		if !plumbing.IsHash(strings.ToLower(o.Commit)) {
-			errs = append(errs, fmt.Errorf("commit %q: a full 40-character hash is required", o.Commit))
-		}
-		s.pinned = plumbing.NewHash(strings.ToLower(o.Commit))
-	default:
-		s.ref = plumbing.HEAD
-	}
-	if s.ref != "" && s.ref.Validate() != nil {
-		errs = append(errs, fmt.Errorf("%q is not a valid git ref name", s.ref.Short()))
-	}
-	s.path = "."
-	if p := strings.Trim(o.Path, "/"); p != "" {
-		s.path = path.Clean(p)
-	}
-	if !fs.ValidPath(s.path) {
-		errs = append(errs, fmt.Errorf("path %q is not a path inside the repository", o.Path))
-	}
-	if o.PasswordFile != "" && o.TokenFile != "" {
-		errs = append(errs, errors.New("passwordFile and tokenFile are alternatives; set one"))
-	}
-	creds := o.UsernameFile != "" || o.PasswordFile != "" || o.TokenFile != ""
-	if o.UsernameFile != "" && o.PasswordFile == "" && o.TokenFile == "" {
-		errs = append(errs, errors.New("usernameFile needs passwordFile or tokenFile"))
-	}
-	if creds && rem.local {
-		errs = append(errs, errors.New("credentials are only for http(s) repositories"))
-	}
-	if o.Interval < 0 || o.Timeout < 0 || o.MaxFiles < 0 || o.MaxBytes < 0 {
-		errs = append(errs, errors.New("interval, timeout, maxFiles and maxBytes may not be negative"))
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("git source %q: %w", o.Name, errors.Join(errs...))
-	}
-
-	if s.o.MaxFiles == 0 {
-		s.o.MaxFiles = DefaultMaxFiles
-	}
-	if s.o.MaxBytes == 0 {
-		s.o.MaxBytes = DefaultMaxBytes
-	}
-	if s.o.Timeout == 0 {
-		s.o.Timeout = DefaultTimeout
-	}
-	if s.o.Logger == nil {
-		s.o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if creds && rem.plain {
+	s := &Source{o: o, remote: rem, ref: ref, pinned: pinned, path: p}
+	if o.hasCredentials() && rem.plain {
 		s.o.Logger.Warn("credentials will be sent over plain http", "source", o.Name, "repository", rem.url)
 	}
 	s.where = fmt.Sprintf("%s (%s, path %s)", rem.url, s.describeRef(), s.path)
 	s.Holder = upstream.NewHolder(upstream.HolderOptions{
-		Name: o.Name, Kind: Kind, Admit: o.Admit, StateDir: o.StateDir,
+		Name: o.Name, Kind: Kind, Admit: o.Admit, Store: o.Store,
 		Clock: o.Clock, Logger: s.o.Logger, OnLoad: o.OnLoad,
 	})
 	return s, nil
@@ -232,46 +122,82 @@ func (s *Source) Commit() string {
 	return ""
 }
 
+// Status is the holder's status with the served commit. It never waits for
+// a running load.
+func (s *Source) Status() upstream.SourceStatus {
+	st := s.Holder.Status()
+	st.Commit = s.Commit()
+	return st
+}
+
 // Run serves the persisted snapshot if there is one, loads at once, then
-// checks the remote ref every Interval until ctx ends.
+// checks the ref every Interval until ctx ends.
 func (s *Source) Run(ctx context.Context) {
 	upstream.RunLoop(ctx, s.o.Interval, s.Restore, s.Load)
 }
 
-// Load checks the remote once, fetching and installing a new commit when
-// the ref has moved. It returns nil when nothing changed.
+// Load checks the ref once, within LoadTimeout, fetching and installing a
+// new commit when it has moved. It returns nil when nothing changed.
 func (s *Source) Load(ctx context.Context) error {
 	return s.Attempt(ctx, s.where, s.load)
 }
 
+// Resync is a load: there is nothing more to do for a git source.
+func (s *Source) Resync(ctx context.Context) error { return s.Load(ctx) }
+
+// Close removes the temporary clone, if any. A load still running is
+// waited for (cancel its context first); later loads fail with ErrClosed.
+func (s *Source) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.tempDir == "" {
+		return nil
+	}
+	err := os.RemoveAll(s.tempDir)
+	s.tempDir = ""
+	if err != nil {
+		return fmt.Errorf("remove the temporary clone: %w", err)
+	}
+	return nil
+}
+
 func (s *Source) load(ctx context.Context, now time.Time) error {
-	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.o.LoadTimeout)
 	defer cancel()
-	want := s.pinned
-	if want.IsZero() {
-		var err error
-		if want, err = s.resolveRemote(ctx); err != nil {
-			return err
-		}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
 	}
-	if err := s.judged(want); err != nil {
-		return err
+	var (
+		sto     storer.EncodedObjectStorer
+		got     plumbing.Hash
+		release func()
+		err     error
+	)
+	if s.remote.local {
+		sto, got, release, err = s.readLocal()
+	} else {
+		sto, got, release, err = s.fetchRemote(ctx)
 	}
-	repo, err := s.open()
+	if release != nil {
+		defer release()
+	}
 	if err != nil {
 		return err
 	}
-	got, err := s.fetch(ctx, repo, want)
-	if err != nil {
-		return err
-	}
-	// The ref may have moved again between listing and fetching.
+	// The ref may have moved between listing and fetching.
 	if err := s.judged(got); err != nil {
 		return err
 	}
-	commit, err := s.install(repo, got, now)
+	commit, err := s.install(ctx, sto, got, now)
 	if err != nil {
-		s.failStamp = got // not read again until the ref moves
+		// A broken commit is not read again until the ref moves; one that
+		// could not be read (out of time, objects gone in a gc) is.
+		if ctx.Err() == nil && !errors.Is(err, plumbing.ErrObjectNotFound) {
+			s.failStamp = got
+		}
 		return err
 	}
 	s.stamp, s.failStamp = got, plumbing.ZeroHash
@@ -295,114 +221,50 @@ func (s *Source) judged(h plumbing.Hash) error {
 	return nil
 }
 
-// resolveRemote lists the remote's refs and returns what the wanted ref
-// points at (a commit, or an annotated tag object).
-func (s *Source) resolveRemote(ctx context.Context) (plumbing.Hash, error) {
-	auth, err := s.auth()
+// install reads the path from the commit's tree, within the limits checked
+// before any content is read, and installs it. Entries without a date of
+// their own are dated by the commit.
+func (s *Source) install(ctx context.Context, sto storer.EncodedObjectStorer, h plumbing.Hash, now time.Time) (plumbing.Hash, error) {
+	commit, err := peelCommit(sto, h, s.objectLimit())
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	s.lists.Add(1)
-	rem := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{s.remote.dial}})
-	refs, err := rem.ListContext(ctx, &git.ListOptions{Auth: auth})
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("list refs: %w", err)
-	}
-	byName := make(map[plumbing.ReferenceName]*plumbing.Reference, len(refs))
-	for _, r := range refs {
-		byName[r.Name()] = r
-	}
-	r := byName[s.ref]
-	for hops := 0; r != nil && r.Type() == plumbing.SymbolicReference && hops < 5; hops++ {
-		r = byName[r.Target()]
-	}
-	if r == nil || r.Type() != plumbing.HashReference {
-		return plumbing.ZeroHash, fmt.Errorf("%s not found on the remote", s.describeRef())
-	}
-	return r.Hash(), nil
-}
-
-// fetch brings want into the clone, unless it is there already, and
-// returns what the ref pointed at when fetched (it may have moved since
-// the listing).
-func (s *Source) fetch(ctx context.Context, repo *git.Repository, want plumbing.Hash) (plumbing.Hash, error) {
-	if repo.Storer.HasEncodedObject(want) == nil {
-		// Already fetched (a restart, or the ref moved back): point the
-		// target ref at it so later fetches send it as a have.
-		return want, repo.Storer.SetReference(plumbing.NewHashReference(targetRef, want))
-	}
-	auth, err := s.auth()
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
-	src := s.ref.String()
-	if !s.pinned.IsZero() {
-		src = s.pinned.String()
-	}
-	opts := &git.FetchOptions{
-		RemoteURL: s.remote.dial,
-		RefSpecs:  []config.RefSpec{config.RefSpec("+" + src + ":" + targetRef.String())},
-		Depth:     1,
-		Auth:      auth,
-		Tags:      git.NoTags,
-		Force:     true,
-	}
-	if s.remote.local {
-		opts.Depth = 0 // the in-process server cannot do shallow fetches
-	}
-	rem := git.NewRemote(repo.Storer, &config.RemoteConfig{Name: "origin", URLs: []string{s.remote.dial}})
-	s.fetches.Add(1)
-	err = rem.FetchContext(ctx, opts)
-	if errors.Is(err, git.ErrExactSHA1NotSupported) {
-		// The server will not hand out a commit by its hash: fetch every
-		// branch and tag in full and look for it there.
-		s.o.Logger.Warn("the remote does not serve commits by hash; fetching all branches and tags", "source", s.o.Name, "repository", s.remote.url)
-		opts.Depth = 0
-		opts.RefSpecs = []config.RefSpec{"+refs/heads/*:refs/mcpfed/heads/*", "+refs/tags/*:refs/mcpfed/tags/*"}
-		s.fetches.Add(1)
-		err = rem.FetchContext(ctx, opts)
-	}
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return plumbing.ZeroHash, fmt.Errorf("fetch: %w", err)
-	}
-	if !s.pinned.IsZero() {
-		if repo.Storer.HasEncodedObject(want) != nil {
-			return plumbing.ZeroHash, fmt.Errorf("commit %s not found on the remote", want)
-		}
-		return want, repo.Storer.SetReference(plumbing.NewHashReference(targetRef, want))
-	}
-	ref, err := repo.Storer.Reference(targetRef)
-	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("fetch: %w", err)
-	}
-	return ref.Hash(), nil
-}
-
-// install reads the path from the commit's tree and installs it.
-func (s *Source) install(repo *git.Repository, h plumbing.Hash, now time.Time) (plumbing.Hash, error) {
-	commit, err := peelCommit(repo, h)
-	if err != nil {
-		return plumbing.ZeroHash, err
-	}
+	short := commit.Hash.String()[:12]
 	tree, err := commit.Tree()
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", commit.Hash, err)
+		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", short, err)
 	}
-	fsys := &treeFS{s: repo.Storer, root: tree, when: commit.Committer.When}
+	fsys := newTreeFS(ctx, sto, tree, commit.Committer.When)
+	if err := fsys.checkLimits(s.path, s.o.MaxFiles, s.o.MaxBytes); err != nil {
+		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", short, err)
+	}
 	doc, err := upstream.ParseTree(fsys, s.path, s.o.MaxFiles, s.o.MaxBytes)
 	if err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", commit.Hash.String()[:12], err)
+		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", short, err)
 	}
+	doc.DateIfUndated(commit.Committer.When)
 	if err := s.Install(doc, now); err != nil {
-		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", commit.Hash.String()[:12], err)
+		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", short, err)
 	}
 	return commit.Hash, nil
 }
 
-// peelCommit follows annotated tags to the commit.
-func peelCommit(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
+// minObjectLimit is the least bound on one object: commits and trees are
+// read whatever maxBytes says about the registry files.
+const minObjectLimit = 1 << 20
+
+// objectLimit bounds any one object fetched or read: MaxBytes, at least
+// minObjectLimit.
+func (s *Source) objectLimit() int64 { return max(s.o.MaxBytes, minObjectLimit) }
+
+// peelCommit follows annotated tags to the commit, reading no object
+// larger than limit.
+func peelCommit(sto storer.EncodedObjectStorer, h plumbing.Hash, limit int64) (*object.Commit, error) {
 	for range 10 {
-		obj, err := repo.Object(plumbing.AnyObject, h)
+		if err := checkSize(sto, h, limit); err != nil {
+			return nil, err
+		}
+		obj, err := object.GetObject(sto, h)
 		if err != nil {
 			return nil, fmt.Errorf("object %s: %w", h, err)
 		}
@@ -416,68 +278,4 @@ func peelCommit(repo *git.Repository, h plumbing.Hash) (*object.Commit, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: too many nested tags", h)
-}
-
-// open returns the clone, opening or creating it on first use. A directory
-// holding a clone of another repository (a changed configuration) is
-// reset, but only when the marker shows this source made it.
-func (s *Source) open() (*git.Repository, error) {
-	if s.repo != nil {
-		return s.repo, nil
-	}
-	if s.o.CloneDir == "" {
-		repo, err := git.Init(memory.NewStorage(), nil)
-		if err != nil {
-			return nil, err
-		}
-		s.clones.Add(1)
-		s.repo = repo
-		return repo, nil
-	}
-	dir := s.o.CloneDir
-	marker, err := os.ReadFile(filepath.Join(dir, markerFile))
-	switch {
-	case err == nil && strings.TrimSpace(string(marker)) == s.remote.url:
-		repo, err := git.Open(storage(dir), nil)
-		if err == nil {
-			s.o.Logger.Debug("reusing the local clone", "source", s.o.Name, "dir", dir)
-			s.repo = repo
-			return repo, nil
-		}
-		s.o.Logger.Warn("local clone unreadable; cloning afresh", "source", s.o.Name, "dir", dir, "error", err)
-	case err == nil:
-		s.o.Logger.Info("local clone is of another repository; cloning afresh", "source", s.o.Name, "dir", dir)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("clone directory: %w", err)
-	default:
-		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-			return nil, fmt.Errorf("clone directory %s is not empty and is not a clone made by mcpfed", dir)
-		}
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("clone directory: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("clone directory: %w", err)
-	}
-	// The marker goes first: a crash before the clone is complete leaves a
-	// directory this source may reset.
-	if err := os.WriteFile(filepath.Join(dir, markerFile), []byte(s.remote.url+"\n"), 0o640); err != nil {
-		return nil, fmt.Errorf("clone directory: %w", err)
-	}
-	repo, err := git.Init(storage(dir), nil)
-	if err != nil {
-		return nil, fmt.Errorf("clone directory: %w", err)
-	}
-	s.clones.Add(1)
-	s.o.Logger.Info("created the local clone", "source", s.o.Name, "dir", dir)
-	s.repo = repo
-	return repo, nil
-}
-
-// storage is a bare repository in dir with a small object cache: objects
-// are read once per new commit, so go-git's default 96 MiB cache would
-// only hold memory.
-func storage(dir string) *filesystem.Storage {
-	return filesystem.NewStorage(osfs.New(dir), cache.NewObjectLRU(4*cache.MiByte))
 }

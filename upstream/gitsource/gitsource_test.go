@@ -15,15 +15,10 @@ import (
 )
 
 // TestRefKinds: each way of choosing the commit serves the right one,
-// fetches it once, and follows the ref when (and only when) it can move.
+// fetches it once (over HTTP; a local repository is read in place), and
+// follows the ref when (and only when) it can move.
 func TestRefKinds(t *testing.T) {
 	t.Parallel()
-	first := []string{"com.acme/data-pipeline@1.0.0", "com.acme/ml-trainer@3.0.0"}
-	second := []string{
-		"io.github.domdomegg/airtable-mcp-server@1.7.2", "io.github.domdomegg/airtable-mcp-server@1.7.3",
-		"io.github.domdomegg/time-mcp-nuget@1.0.8", "io.github.domdomegg/time-mcp-pypi@1.0.6",
-	}
-	third := []string{"com.example/new@1.0.0"}
 	tests := []struct {
 		name string
 		opts func(c1 plumbing.Hash) Options
@@ -39,68 +34,102 @@ func TestRefKinds(t *testing.T) {
 		{"pinned commit", func(c1 plumbing.Hash) Options { return Options{Commit: strings.ToUpper(c1.String())} }, false, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := newTestRepo(t)
-			c1 := r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
-			r.tag("v1", c1, true)
-			r.tag("v1-light", c1, false)
-			c2 := r.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("second")
-			o := tt.opts(c1)
-			o.Repository, o.Path, o.CloneDir = r.url(), "/registry.json", t.TempDir()
-			s, _ := newSource(t, o)
-
-			wantNames, wantCommit := first, c1
-			if tt.follows {
-				wantNames, wantCommit = second, c2
-			}
-			snap := mustLoad(t, s)
-			if got := names(snap); !slices.Equal(got, wantNames) {
-				t.Fatalf("first load served %v, want %v", got, wantNames)
-			}
-			if s.Commit() != wantCommit.String() {
-				t.Fatalf("Commit() = %s, want %s", s.Commit(), wantCommit)
-			}
-			lists := int64(0)
-			if tt.lists {
-				lists = 1
-			}
-			if got, want := s.counts(), (counts{lists: lists, fetches: 1, clones: 1}); got != want {
-				t.Fatalf("after the first load: %+v, want %+v", got, want)
-			}
-
-			// Nothing moved: nothing fetched, the same snapshot.
-			if got := mustLoad(t, s); got != snap {
-				t.Fatal("an unchanged ref replaced the snapshot")
-			}
-			if tt.lists {
-				lists = 2
-			}
-			if got, want := s.counts(), (counts{lists: lists, fetches: 1, clones: 1}); got != want {
-				t.Fatalf("after an unchanged load: %+v, want %+v", got, want)
-			}
-
-			// main moves on: followed by the branches only.
-			c3 := r.write("registry.json", []byte("["+string(serverJSON("com.example/new", "1.0.0"))+"]")).commit("third")
-			next := mustLoad(t, s)
-			if tt.lists {
-				lists = 3
-			}
-			fetches := int64(1)
-			if tt.follows {
-				wantNames, wantCommit, fetches = third, c3, 2
-			}
-			if got := names(next); !slices.Equal(got, wantNames) {
-				t.Fatalf("after main moved: served %v, want %v", got, wantNames)
-			}
-			if s.Commit() != wantCommit.String() {
-				t.Fatalf("after main moved: Commit() = %s, want %s", s.Commit(), wantCommit)
-			}
-			if got, want := s.counts(), (counts{lists: lists, fetches: fetches, clones: 1}); got != want {
-				t.Fatalf("after main moved: %+v, want %+v", got, want)
-			}
-		})
+		for _, via := range transports {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				t.Parallel()
+				r := newTestRepo(t)
+				c1 := r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
+				r.tag("v1", c1, true)
+				r.tag("v1-light", c1, false)
+				c2 := r.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("second")
+				r.allowSHA()
+				o := tt.opts(c1)
+				o.Repository, o.Path, o.CloneDir = r.at(t, via), "/registry.json", t.TempDir()
+				s, _ := newSource(t, o)
+				refKind(t, s, r, via, c1, c2, tt.follows, tt.lists)
+			})
+		}
 	}
+}
+
+// refKind loads three times: first, unchanged, after main moved on.
+func refKind(t *testing.T, s *Source, r *testRepo, via string, c1, c2 plumbing.Hash, follows, listsRefs bool) {
+	t.Helper()
+	first := []string{"com.acme/data-pipeline@1.0.0", "com.acme/ml-trainer@3.0.0"}
+	second := []string{
+		"io.github.domdomegg/airtable-mcp-server@1.7.2", "io.github.domdomegg/airtable-mcp-server@1.7.3",
+		"io.github.domdomegg/time-mcp-nuget@1.0.8", "io.github.domdomegg/time-mcp-pypi@1.0.6",
+	}
+	wantNames, wantCommit := first, c1
+	if follows {
+		wantNames, wantCommit = second, c2
+	}
+	snap := mustLoad(t, s)
+	if got := names(snap); !slices.Equal(got, wantNames) {
+		t.Fatalf("first load served %v, want %v", got, wantNames)
+	}
+	if s.Commit() != wantCommit.String() || s.Status().Commit != wantCommit.String() {
+		t.Fatalf("Commit() = %s, Status().Commit = %s, want %s", s.Commit(), s.Status().Commit, wantCommit)
+	}
+	lists := int64(0)
+	if listsRefs {
+		lists = 1
+	}
+	if got, want := s.counts(), local(via, counts{lists: lists, fetches: 1, clones: 1}); got != want {
+		t.Fatalf("after the first load: %+v, want %+v", got, want)
+	}
+
+	// Nothing moved: nothing fetched, the same snapshot.
+	if got := mustLoad(t, s); got != snap {
+		t.Fatal("an unchanged ref replaced the snapshot")
+	}
+	if listsRefs {
+		lists = 2
+	}
+	if got, want := s.counts(), local(via, counts{lists: lists, fetches: 1, clones: 1}); got != want {
+		t.Fatalf("after an unchanged load: %+v, want %+v", got, want)
+	}
+
+	// main moves on: followed by the branches only.
+	c3 := r.write("registry.json", []byte("["+string(serverJSON("com.example/new", "1.0.0"))+"]")).commit("third")
+	next := mustLoad(t, s)
+	if listsRefs {
+		lists = 3
+	}
+	fetches := int64(1)
+	if follows {
+		wantNames, wantCommit, fetches = []string{"com.example/new@1.0.0"}, c3, 2
+	}
+	if got := names(next); !slices.Equal(got, wantNames) {
+		t.Fatalf("after main moved: served %v, want %v", got, wantNames)
+	}
+	if s.Commit() != wantCommit.String() {
+		t.Fatalf("after main moved: Commit() = %s, want %s", s.Commit(), wantCommit)
+	}
+	if got, want := s.counts(), local(via, counts{lists: lists, fetches: fetches, clones: 1}); got != want {
+		t.Fatalf("after main moved: %+v, want %+v", got, want)
+	}
+}
+
+// transports are the two ways to a repository: read in place, or fetched
+// over smart HTTP into a clone.
+var transports = []string{"local", "http"}
+
+// at is the repository's address for a transport.
+func (r *testRepo) at(t *testing.T, via string) string {
+	if via == "http" {
+		return r.httpURL(t)
+	}
+	return r.url()
+}
+
+// local adjusts what a test expects of fetching for a local repository,
+// which is read in place: nothing fetched or cloned.
+func local(via string, c counts) counts {
+	if via == "local" {
+		c.fetches, c.clones = 0, 0
+	}
+	return c
 }
 
 // TestDirectoryLifecycle: a directory of server.json files (hidden
@@ -109,6 +138,15 @@ func TestRefKinds(t *testing.T) {
 // and a fix.
 func TestDirectoryLifecycle(t *testing.T) {
 	t.Parallel()
+	for _, via := range transports {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			directoryLifecycle(t, via)
+		})
+	}
+}
+
+func directoryLifecycle(t *testing.T, via string) {
 	r := newTestRepo(t)
 	r.write("servers/a/server.json", serverJSON("com.example/a", "1.0.0")).
 		write("servers/b/server.json", serverJSON("com.example/b", "1.0.0")).
@@ -116,13 +154,13 @@ func TestDirectoryLifecycle(t *testing.T) {
 		write("servers/README.md", []byte("not a server")).
 		write("registry.json", testdata(t, "toolhive", "data-registry.json")). // outside the path
 		commit("two servers")
-	s, clk := newSource(t, Options{Repository: r.url(), Branch: "main", Path: "servers", CloneDir: t.TempDir()})
+	s, clk := newSource(t, Options{Repository: r.at(t, via), Branch: "main", Path: "servers", CloneDir: t.TempDir()})
 	step := func(what string, want counts, wantNames ...string) {
 		t.Helper()
 		if got := names(s.Snapshot()); !slices.Equal(got, wantNames) {
 			t.Fatalf("%s: served %v, want %v", what, got, wantNames)
 		}
-		if got := s.counts(); got != want {
+		if got, want := s.counts(), local(via, want); got != want {
 			t.Fatalf("%s: %+v, want %+v", what, got, want)
 		}
 	}
@@ -251,47 +289,60 @@ func TestRestart(t *testing.T) {
 		{name: "pinned commit", pinned: true, move: true, want: counts{}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			r := newTestRepo(t)
-			c1 := r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
-			o := tt.opts
-			if tt.pinned {
-				o.Commit = c1.String()
-			}
-			o.Repository, o.Path, o.CloneDir, o.StateDir = r.url(), "registry.json", t.TempDir(), t.TempDir()
-			s1, _ := newSource(t, o)
-			first := mustLoad(t, s1)
-			marker := filepath.Join(o.CloneDir, "objects", "keep-me")
-			if err := os.WriteFile(marker, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if tt.move {
-				r.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("second")
-			}
+		for _, via := range transports {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				t.Parallel()
+				restart(t, via, tt.opts, tt.pinned, tt.move, tt.changed, local(via, tt.want))
+			})
+		}
+	}
+}
 
-			s2, _ := newSource(t, o)
-			if !s2.Restore() {
-				t.Fatal("nothing restored")
-			}
-			st := s2.Status()
-			if st.State() != "restored" || s2.Snapshot().Revision != first.Revision || st.Entries != 2 {
-				t.Fatalf("restored: state %q, %d entries, revision %s; want restored, 2, %s", st.State(), st.Entries, s2.Snapshot().Revision, first.Revision)
-			}
-			snap := mustLoad(t, s2)
-			if got := s2.counts(); got != tt.want {
-				t.Fatalf("after the restart: %+v, want %+v (no clone)", got, tt.want)
-			}
-			if _, err := os.Stat(marker); err != nil {
-				t.Fatalf("the clone was replaced: %v", err)
-			}
-			if changed := snap.Revision != first.Revision; changed != tt.changed {
-				t.Fatalf("snapshot changed %v, want %v", changed, tt.changed)
-			}
-			if s2.Commit() == "" {
-				t.Fatal("no commit after the first load")
-			}
-		})
+// restart loads, stops, optionally moves main, and starts a second source
+// on the same directories. A fetched clone must be reused, not replaced.
+func restart(t *testing.T, via string, o Options, pinned, move, changed bool, want counts) {
+	t.Helper()
+	r := newTestRepo(t)
+	c1 := r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
+	r.allowSHA()
+	if pinned {
+		o.Commit = c1.String()
+	}
+	o.Repository, o.Path, o.CloneDir, o.StateDir = r.at(t, via), "registry.json", t.TempDir(), t.TempDir()
+	s1, _ := newSource(t, o)
+	first := mustLoad(t, s1)
+	marker := filepath.Join(o.CloneDir, "objects", "keep-me")
+	if via == "http" {
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if move {
+		r.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("second")
+	}
+
+	s2, _ := newSource(t, o)
+	if !s2.Restore() {
+		t.Fatal("nothing restored")
+	}
+	st := s2.Status()
+	if st.State() != "restored" || s2.Snapshot().Revision != first.Revision || st.Entries != 2 {
+		t.Fatalf("restored: state %q, %d entries, revision %s; want restored, 2, %s", st.State(), st.Entries, s2.Snapshot().Revision, first.Revision)
+	}
+	snap := mustLoad(t, s2)
+	if got := s2.counts(); got != want {
+		t.Fatalf("after the restart: %+v, want %+v (no clone)", got, want)
+	}
+	if via == "http" {
+		if _, err := os.Stat(marker); err != nil {
+			t.Fatalf("the clone was replaced: %v", err)
+		}
+	}
+	if got := snap.Revision != first.Revision; got != changed {
+		t.Fatalf("snapshot changed %v, want %v", got, changed)
+	}
+	if s2.Commit() == "" {
+		t.Fatal("no commit after the first load")
 	}
 }
 
@@ -309,7 +360,7 @@ func TestCloneDir(t *testing.T) {
 		{name: "a clone of another repository", setup: func(t *testing.T, dir string) {
 			other := newTestRepo(t)
 			other.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("other")
-			s, _ := newSource(t, Options{Repository: other.url(), CloneDir: dir, Path: "registry.json"})
+			s, _ := newSource(t, Options{Repository: other.httpURL(t), CloneDir: dir, Path: "registry.json"})
 			mustLoad(t, s)
 		}},
 		{name: "someone else's files", setup: func(t *testing.T, dir string) {
@@ -328,7 +379,7 @@ func TestCloneDir(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.setup(t, dir)
-			s, _ := newSource(t, Options{Repository: r.url(), CloneDir: dir, Path: "registry.json"})
+			s, _ := newSource(t, Options{Repository: r.httpURL(t), CloneDir: dir, Path: "registry.json"})
 			err := s.Load(context.Background())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -351,20 +402,23 @@ func TestCloneDir(t *testing.T) {
 
 // TestPinnedCommit: a pinned commit is fetched by hash, or, from a server
 // that does not allow that, with every branch and tag; a commit the remote
-// does not have fails the load.
+// (or the local repository) does not have fails the load.
 func TestPinnedCommit(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name        string
-		noSHA       bool
+		via         string
+		allowSHA    bool
 		missing     bool
 		wantFetches int64
 		wantErr     string
 	}{
-		{name: "by hash", wantFetches: 1},
-		{name: "server without fetch by hash", noSHA: true, wantFetches: 2},
-		{name: "unknown commit", missing: true, wantFetches: 1, wantErr: "fetch:"},
-		{name: "unknown commit, server without fetch by hash", noSHA: true, missing: true, wantFetches: 2, wantErr: "not found on the remote"},
+		{name: "by hash", via: "http", allowSHA: true, wantFetches: 1},
+		{name: "server without fetch by hash", via: "http", wantFetches: 2},
+		{name: "unknown commit", via: "http", allowSHA: true, missing: true, wantFetches: 1, wantErr: "fetch:"},
+		{name: "unknown commit, server without fetch by hash", via: "http", missing: true, wantFetches: 2, wantErr: "not found on the remote"},
+		{name: "local", via: "local"},
+		{name: "unknown commit, local", via: "local", missing: true, wantErr: "not found in the repository"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -372,13 +426,13 @@ func TestPinnedCommit(t *testing.T) {
 			r := newTestRepo(t)
 			c1 := r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
 			r.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("second")
+			if tt.allowSHA {
+				r.allowSHA()
+			}
 			if tt.missing {
 				c1 = plumbing.NewHash("0123456789abcdef0123456789abcdef01234567")
 			}
-			s, _ := newSource(t, Options{Repository: r.url(), Commit: c1.String(), Path: "registry.json", CloneDir: t.TempDir()})
-			if tt.noSHA {
-				s.remote.dial = strings.Replace(s.remote.dial, localScheme, noSHAScheme, 1)
-			}
+			s, _ := newSource(t, Options{Repository: r.at(t, tt.via), Commit: c1.String(), Path: "registry.json", CloneDir: t.TempDir()})
 			err := s.Load(context.Background())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
@@ -453,14 +507,32 @@ func TestRun(t *testing.T) {
 	waitFor("the second commit", func() bool { return s.Commit() == c2.String() && s.Snapshot().Len() == 4 })
 }
 
-// TestRunOnce: with no interval, Run loads once and returns.
-func TestRunOnce(t *testing.T) {
+// TestRunStops: Run ends with its context, whatever its interval.
+func TestRunStops(t *testing.T) {
 	t.Parallel()
 	r := newTestRepo(t)
 	r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
-	s, _ := newSource(t, Options{Repository: r.dir, Path: "registry.json"})
-	s.Run(context.Background())
-	if s.Status().State() != "ok" || s.Snapshot().Len() != 2 {
-		t.Fatalf("after Run: %+v", s.Status())
+	s, _ := newSource(t, Options{Repository: r.dir, Path: "registry.json", Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Snapshot() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("no load: %+v", s.Status())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if s.Snapshot().Len() != 2 {
+		t.Fatalf("served %d entries", s.Snapshot().Len())
 	}
 }

@@ -1,48 +1,11 @@
 package gitsource
 
 import (
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// gitHTTPServer serves the test repository over git's smart HTTP protocol
-// with `git http-backend`, behind basic auth. The rest of the tests need no
-// git binary; this one, the only check of shallow fetches over https, is
-// skipped without it.
-func gitHTTPServer(t *testing.T, r *testRepo, user, password string) *httptest.Server {
-	t.Helper()
-	bin, err := exec.LookPath("git")
-	if err != nil {
-		t.Skip("no git binary to serve smart HTTP")
-	}
-	backend := &cgi.Handler{
-		Path: bin,
-		Args: []string{"http-backend"},
-		Env: []string{
-			"GIT_PROJECT_ROOT=" + filepath.Dir(r.dir),
-			"GIT_HTTP_EXPORT_ALL=1",
-			"GIT_CONFIG_NOSYSTEM=1",
-			"HOME=" + t.TempDir(),
-		},
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if u, p, ok := req.BasicAuth(); !ok || u != user || p != password {
-			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
-			http.Error(w, "who are you", http.StatusUnauthorized)
-			return
-		}
-		backend.ServeHTTP(w, req)
-	}))
-	srv.Config.SetKeepAlivesEnabled(false)
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // TestSmartHTTP: over http the fetches are shallow (depth 1) and
 // incremental, with the credentials from the files; a pinned commit is
@@ -69,14 +32,7 @@ func TestSmartHTTP(t *testing.T) {
 			c1 := r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
 			c2 := r.write("registry.json", testdata(t, "catalog", "official-seed.json")).commit("second")
 			if tt.allowSHA {
-				cfg, err := r.repo.Config()
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg.Raw.Section("uploadpack").SetOption("allowReachableSHA1InWant", "true")
-				if err := r.repo.SetConfig(cfg); err != nil {
-					t.Fatal(err)
-				}
+				r.allowSHA()
 			}
 			srv := gitHTTPServer(t, r, "bob", "pa55word")
 			secrets := t.TempDir()
@@ -116,7 +72,7 @@ func TestSmartHTTP(t *testing.T) {
 				if s.Commit() != c3.String() || s.Snapshot().Len() != 1 || s.counts().fetches != 2 {
 					t.Fatalf("after a new commit: at %s with %d entries, %+v", s.Commit(), s.Snapshot().Len(), s.counts())
 				}
-				if s.repo.Storer.HasEncodedObject(c1) == nil {
+				if cloneStorage(o.CloneDir).HasEncodedObject(c1) == nil {
 					t.Fatal("the first commit was fetched: not shallow")
 				}
 			} else if s.Commit() != want.String() || s.counts().fetches != tt.wantFetches {

@@ -4,7 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,34 +18,15 @@ import (
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/client"
-	"github.com/go-git/go-git/v5/plumbing/transport/server"
 	"go.uber.org/goleak"
 
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
-// TestMain fails the run if a test leaves a goroutine behind (Run, go-git's
-// in-process server, HTTP clients).
+// TestMain fails the run if a test leaves a goroutine behind (Run, pack
+// checkers, HTTP clients).
 func TestMain(m *testing.M) {
-	installLocalTransport()
-	client.InstallProtocol(noSHAScheme, noSHATransport{})
 	goleak.VerifyTestMain(m)
-}
-
-// noSHAScheme serves local repositories like localScheme but without
-// letting a commit be wanted by its hash, as some git servers do.
-const noSHAScheme = "mcpfed-file-nosha"
-
-type noSHATransport struct{ localTransport }
-
-func (noSHATransport) NewUploadPackSession(ep *transport.Endpoint, _ transport.AuthMethod) (transport.UploadPackSession, error) {
-	repo, err := git.PlainOpen(ep.Path)
-	if err != nil {
-		return nil, err
-	}
-	return server.NewClient(fixedLoader{repo.Storer}).NewUploadPackSession(ep, nil)
 }
 
 // testdata reads a file under the repository's testdata directory.
@@ -181,6 +167,11 @@ func newSource(t testing.TB, o Options) (*Source, *fakeClock) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
 	return s, clk
 }
 
@@ -215,4 +206,58 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// gitHTTPServer serves the test repository over git's smart HTTP protocol
+// with `git http-backend`, behind basic auth when user is set. Tests of
+// fetching need it (go-git's in-process server cannot do shallow fetches);
+// they are skipped without a git binary. Local repositories, read in place,
+// need none.
+func gitHTTPServer(t *testing.T, r *testRepo, user, password string) *httptest.Server {
+	t.Helper()
+	bin, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("no git binary to serve smart HTTP")
+	}
+	backend := &cgi.Handler{
+		Path:   bin,
+		Args:   []string{"http-backend"},
+		Stderr: io.Discard, // "not our ref" and the like, for tests that want them
+		Env: []string{
+			"GIT_PROJECT_ROOT=" + filepath.Dir(r.dir),
+			"GIT_HTTP_EXPORT_ALL=1",
+			"GIT_CONFIG_NOSYSTEM=1",
+			"HOME=" + t.TempDir(),
+		},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if u, p, ok := req.BasicAuth(); user != "" && (!ok || u != user || p != password) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "who are you", http.StatusUnauthorized)
+			return
+		}
+		backend.ServeHTTP(w, req)
+	}))
+	srv.Config.SetKeepAlivesEnabled(false)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// httpURL serves the repository over smart HTTP and returns its URL.
+func (r *testRepo) httpURL(t *testing.T) string {
+	t.Helper()
+	return gitHTTPServer(t, r, "", "").URL + "/" + filepath.Base(r.dir)
+}
+
+// allowSHA lets the repository's commits be fetched by hash over HTTP.
+func (r *testRepo) allowSHA() {
+	r.t.Helper()
+	cfg, err := r.repo.Config()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg.Raw.Section("uploadpack").SetOption("allowReachableSHA1InWant", "true")
+	if err := r.repo.SetConfig(cfg); err != nil {
+		r.t.Fatal(err)
+	}
 }

@@ -15,9 +15,9 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 )
 
-// TestNewValidation: every problem is reported, and none quotes a password
-// from the repository URL.
-func TestNewValidation(t *testing.T) {
+// TestValidate: every problem is reported, named by its configuration
+// name, and none quotes the credentials of a repository URL.
+func TestValidate(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -27,23 +27,25 @@ func TestNewValidation(t *testing.T) {
 		{"https", Options{Repository: "https://git.example.com/org/catalog.git", TokenFile: "/run/secrets/t"}, nil},
 		{"local path", Options{Repository: "relative/repo"}, nil},
 		{"file localhost", Options{Repository: "file://localhost/srv/repo", Commit: strings.Repeat("ab", 20)}, nil},
-		{"no name", Options{Name: "-", Repository: "/srv/repo"}, nil},
 		{"name with a slash", Options{Name: "a/b", Repository: "/srv/repo"}, []string{"a non-empty slug"}},
 		{"no repository", Options{}, []string{"repository is required"}},
 		{"scp-like ssh", Options{Repository: "git@github.com:org/repo.git"}, []string{"ssh remotes are not supported"}},
 		{"ssh URL", Options{Repository: "ssh://git@github.com/org/repo.git"}, []string{`unsupported scheme "ssh"`}},
-		{"password in the URL", Options{Repository: "https://bob:hunter2@git.example.com/r.git"}, []string{"holds a password"}},
+		{"password in the URL", Options{Repository: "https://bob:hunter2@git.example.com/r.git"}, []string{"repository https://git.example.com/r.git must not hold credentials", "tokenFile"}},
+		{"token as the user", Options{Repository: "https://hunter2@git.example.com/r.git"}, []string{"must not hold credentials", "usernameFile and passwordFile"}},
 		{"malformed URL with a password", Options{Repository: "https://bob:hunter2@git.example.com:port/r.git"}, []string{"not a valid URL"}},
 		{"file URL with a host", Options{Repository: "file://server/share"}, []string{"only local paths"}},
-		{"two refs", Options{Repository: "/srv/repo", Branch: "main", Tag: "v1"}, []string{"at most one of branch, tag and commit"}},
-		{"short commit", Options{Repository: "/srv/repo", Commit: "abc123"}, []string{"full 40-character hash"}},
-		{"bad branch name", Options{Repository: "/srv/repo", Branch: "a..b"}, []string{"not a valid git ref name"}},
-		{"path out of the repository", Options{Repository: "/srv/repo", Path: "servers/../../x"}, []string{"not a path inside the repository"}},
-		{"password and token", Options{Repository: "https://h/r", PasswordFile: "/p", TokenFile: "/t"}, []string{"alternatives"}},
+		{"two refs", Options{Repository: "/srv/repo", Branch: "main", Tag: "v1"}, []string{"branch, tag and commit exclude each other"}},
+		{"short commit", Options{Repository: "/srv/repo", Commit: "abc123"}, []string{`commit "abc123" must be a full 40-character hexadecimal hash`}},
+		{"bad branch name", Options{Repository: "/srv/repo", Branch: "a..b"}, []string{`branch "a..b" is not a valid git ref name`}},
+		{"path out of the repository", Options{Repository: "/srv/repo", Path: "servers/../../x"}, []string{`path "servers/../../x" is not a path inside the repository`}},
+		{"password and token", Options{Repository: "https://h/r", PasswordFile: "/p", TokenFile: "/t"}, []string{"tokenFile and passwordFile exclude each other"}},
 		{"username alone", Options{Repository: "https://h/r", UsernameFile: "/u"}, []string{"usernameFile needs"}},
-		{"credentials for a local repository", Options{Repository: "/srv/repo", TokenFile: "/t"}, []string{"only for http(s)"}},
-		{"negative interval", Options{Repository: "/srv/repo", Interval: -1}, []string{"may not be negative"}},
-		{"several problems", Options{Repository: "ftp://h/r", Branch: "a", Commit: "b"}, []string{"unsupported scheme", "at most one"}},
+		{"credentials for a local repository", Options{Repository: "/srv/repo", TokenFile: "/t"}, []string{"apply only to an http(s) repository"}},
+		{"negative interval", Options{Repository: "/srv/repo", Interval: -1}, []string{"interval must not be negative (write a duration like 5m)"}},
+		{"negative loadTimeout", Options{Repository: "/srv/repo", LoadTimeout: -1}, []string{"loadTimeout must not be negative"}},
+		{"negative limits", Options{Repository: "/srv/repo", MaxFiles: -1, MaxBytes: -1}, []string{"maxFiles must not be negative", "maxBytes must not be negative"}},
+		{"several problems", Options{Repository: "ftp://h/r", Branch: "a", Commit: "b"}, []string{"unsupported scheme", "exclude each other"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,21 +53,16 @@ func TestNewValidation(t *testing.T) {
 			o := tt.opts
 			if o.Name == "" {
 				o.Name = "catalog"
-			} else if o.Name == "-" {
-				o.Name = "other"
 			}
-			s, err := New(o)
+			err := o.Validate()
 			if len(tt.wantErr) == 0 {
 				if err != nil {
-					t.Fatalf("New: %v", err)
-				}
-				if strings.Contains(s.where, "hunter2") {
-					t.Fatalf("where %q holds the password", s.where)
+					t.Fatalf("Validate: %v", err)
 				}
 				return
 			}
 			if err == nil {
-				t.Fatal("New accepted the options")
+				t.Fatal("Validate accepted the options")
 			}
 			for _, w := range tt.wantErr {
 				if !strings.Contains(err.Error(), w) {
@@ -73,13 +70,38 @@ func TestNewValidation(t *testing.T) {
 				}
 			}
 			if strings.Contains(err.Error(), "hunter2") {
-				t.Errorf("error %q quotes the password", err)
+				t.Errorf("error %q quotes the secret", err)
+			}
+			if _, nerr := New(o); nerr == nil || !strings.Contains(nerr.Error(), err.Error()) {
+				t.Errorf("New: %v, want Validate's error", nerr)
 			}
 		})
 	}
 }
 
-// TestRepositoryURL: what is dialled and shown for each accepted form.
+// TestMissingLocalRepository: New refuses a local repository that does not
+// exist, unless the source is optional; an optional one fails its loads
+// until the repository appears.
+func TestMissingLocalRepository(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "later")
+	if _, err := New(Options{Name: "catalog", Repository: dir}); err == nil || !strings.Contains(err.Error(), "optional: true") {
+		t.Fatalf("New: %v, want an error pointing at optional", err)
+	}
+	s, _ := newSource(t, Options{Repository: dir, Optional: true, Path: "registry.json"})
+	if err := s.Load(context.Background()); err == nil || s.Status().State() != "failed" {
+		t.Fatalf("Load: %v, state %s; want failed", err, s.Status().State())
+	}
+	r := newTestRepo(t)
+	r.write("registry.json", testdata(t, "toolhive", "data-registry.json")).commit("first")
+	if err := os.Rename(r.dir, dir); err != nil {
+		t.Fatal(err)
+	}
+	mustLoad(t, s)
+}
+
+// TestRepositoryURL: what is dialled, read and shown for each accepted
+// form; a query (which could hold a token) is dialled, not shown.
 func TestRepositoryURL(t *testing.T) {
 	t.Parallel()
 	abs, err := filepath.Abs("relative/repo")
@@ -87,21 +109,21 @@ func TestRepositoryURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		in, url, dial string
-		local         bool
+		in, url, dial, path string
 	}{
-		{"HTTPS://git.example.com/org/r.git", "https://git.example.com/org/r.git", "https://git.example.com/org/r.git", false},
-		{"file:///srv/my repo", "file:///srv/my%20repo", localScheme + ":///srv/my%20repo", true},
-		{"/srv/repo/", "file:///srv/repo", localScheme + ":///srv/repo", true},
-		{"relative/repo", "file://" + filepath.ToSlash(abs), localScheme + "://" + filepath.ToSlash(abs), true},
+		{"HTTPS://git.example.com/org/r.git", "https://git.example.com/org/r.git", "https://git.example.com/org/r.git", ""},
+		{"https://git.example.com/org/r.git?private_token=hunter2", "https://git.example.com/org/r.git", "https://git.example.com/org/r.git?private_token=hunter2", ""},
+		{"file:///srv/my repo", "file:///srv/my%20repo", "", "/srv/my repo"},
+		{"/srv/repo/", "file:///srv/repo", "", "/srv/repo"},
+		{"relative/repo", "file://" + filepath.ToSlash(abs), "", abs},
 	}
 	for _, tt := range tests {
 		got, err := parseRepository(tt.in)
 		if err != nil {
 			t.Fatalf("%s: %v", tt.in, err)
 		}
-		if got.url != tt.url || got.dial != tt.dial || got.local != tt.local {
-			t.Errorf("%s: got %+v, want url %s dial %s local %v", tt.in, got, tt.url, tt.dial, tt.local)
+		if got.url != tt.url || got.dial != tt.dial || got.path != tt.path || got.local != (tt.path != "") {
+			t.Errorf("%s: got %+v, want url %s dial %s path %s", tt.in, got, tt.url, tt.dial, tt.path)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package gitsource
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -100,7 +101,7 @@ func TestTreeFS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fsys := &treeFS{s: r.repo.Storer, root: tree, when: commit.Committer.When}
+	fsys := newTreeFS(context.Background(), r.repo.Storer, tree, commit.Committer.When)
 	if err := fstest.TestFS(fsys, "registry.json", "servers/a/server.json", "servers/b/server.json", "servers/b/bin/run.sh"); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +136,7 @@ func TestTreeFS(t *testing.T) {
 	if tree, err = commit.Tree(); err != nil {
 		t.Fatal(err)
 	}
-	fsys = &treeFS{s: r.repo.Storer, root: tree, when: commit.Committer.When}
+	fsys = newTreeFS(context.Background(), r.repo.Storer, tree, commit.Committer.When)
 	if _, err := upstream.ParseTree(fsys, "servers", 0, 0); err == nil || !strings.Contains(err.Error(), "servers/c/server.json: not a regular file") {
 		t.Fatalf("ParseTree over a symlinked server.json: %v", err)
 	}

@@ -1,7 +1,9 @@
 package gitsource
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"path"
@@ -16,17 +18,148 @@ import (
 
 // treeFS is a commit's tree as an fs.FS, so the registry files are read
 // straight from the object store: nothing is written to a worktree, and a
-// blob's size is known before it is read (the limits apply first).
-// Symlinks and submodules show as irregular files; they are not followed.
+// blob's size is known from its header before it is read (the limits apply
+// first). Symlinks and submodules show as irregular files; they are not
+// followed. Trees and sizes are cached for the load: a walk looks each path
+// up from the root, and a tree of thousands of entries is decoded once.
+// Once ctx ends, every Open fails with its error.
 type treeFS struct {
-	s    storer.EncodedObjectStorer
-	root *object.Tree
-	when time.Time // the commit's time, as every file's modification time
+	ctx   context.Context
+	s     storer.EncodedObjectStorer
+	root  *object.Tree
+	when  time.Time // the commit's time, as every file's modification time
+	trees map[plumbing.Hash]*object.Tree
+	sizes map[plumbing.Hash]int64
+}
+
+func newTreeFS(ctx context.Context, s storer.EncodedObjectStorer, root *object.Tree, when time.Time) *treeFS {
+	return &treeFS{ctx: ctx, s: s, root: root, when: when,
+		trees: map[plumbing.Hash]*object.Tree{}, sizes: map[plumbing.Hash]int64{}}
+}
+
+// tree decodes a tree object once.
+func (t *treeFS) tree(h plumbing.Hash) (*object.Tree, error) {
+	if tr, ok := t.trees[h]; ok {
+		return tr, nil
+	}
+	tr, err := object.GetTree(t.s, h)
+	if err != nil {
+		return nil, err
+	}
+	t.trees[h] = tr
+	return tr, nil
+}
+
+// size is an object's size from its header, without reading its content.
+func (t *treeFS) size(h plumbing.Hash) (int64, error) {
+	if n, ok := t.sizes[h]; ok {
+		return n, nil
+	}
+	n, err := t.s.EncodedObjectSize(h)
+	if err != nil {
+		return 0, err
+	}
+	t.sizes[h] = n
+	return n, nil
+}
+
+// checkSize refuses an object larger than limit from its header.
+func checkSize(s storer.EncodedObjectStorer, h plumbing.Hash, limit int64) error {
+	n, err := s.EncodedObjectSize(h)
+	if err != nil {
+		return fmt.Errorf("object %s: %w", h, err)
+	}
+	if n > limit {
+		return fmt.Errorf("%w: object %s is %d bytes (maxBytes is %d)", ErrObjectTooLarge, h, n, limit)
+	}
+	return nil
+}
+
+// checkLimits applies upstream.ParseTree's directory limits before it runs,
+// from the trees alone: the server.json files under root (hidden
+// directories skipped, as ParseTree does) are counted first, stopping at
+// the first past maxFiles without looking at any blob, then their sizes are
+// summed from the object headers, stopping at the first past maxBytes. No
+// content is read. A root that is a file is left to ParseTree, which
+// checks its size from the header before reading it.
+func (t *treeFS) checkLimits(root string, maxFiles int, maxBytes int64) error {
+	dir := t.root
+	if root != "." {
+		e, err := t.lookup(root)
+		if err != nil {
+			return &fs.PathError{Op: "open", Path: root, Err: err}
+		}
+		if e.Mode != filemode.Dir {
+			return nil
+		}
+		if dir, err = t.tree(e.Hash); err != nil {
+			return &fs.PathError{Op: "open", Path: root, Err: err}
+		}
+	}
+	type file struct {
+		path string
+		hash plumbing.Hash
+		mode filemode.FileMode
+	}
+	var files []file
+	visited := 0
+	var walk func(p string, tr *object.Tree) error
+	walk = func(p string, tr *object.Tree) error {
+		for _, e := range tr.Entries {
+			if visited++; visited%1024 == 0 {
+				if err := t.ctx.Err(); err != nil {
+					return err
+				}
+			}
+			name := path.Join(p, e.Name)
+			if e.Mode == filemode.Dir {
+				if strings.HasPrefix(e.Name, ".") {
+					continue
+				}
+				sub, err := t.tree(e.Hash)
+				if err != nil {
+					return &fs.PathError{Op: "open", Path: name, Err: err}
+				}
+				if err := walk(name, sub); err != nil {
+					return err
+				}
+				continue
+			}
+			if e.Name != "server.json" {
+				continue
+			}
+			if maxFiles > 0 && len(files) == maxFiles {
+				return fmt.Errorf("%s: more than %d server.json files (the limit)", root, maxFiles)
+			}
+			files = append(files, file{name, e.Hash, e.Mode})
+		}
+		return nil
+	}
+	if err := walk(root, dir); err != nil {
+		return err
+	}
+	var total int64
+	for _, f := range files {
+		if f.mode != filemode.Regular && f.mode != filemode.Deprecated && f.mode != filemode.Executable {
+			continue // ParseTree names it as not a regular file
+		}
+		n, err := t.size(f.hash)
+		if err != nil {
+			return &fs.PathError{Op: "stat", Path: f.path, Err: err}
+		}
+		if total += n; maxBytes > 0 && total > maxBytes {
+			return fmt.Errorf("%s: server.json files exceed the limit of %d bytes (reached at %s)", root, maxBytes, f.path)
+		}
+	}
+	return nil
 }
 
 func (t *treeFS) Open(name string) (fs.File, error) {
 	if !fs.ValidPath(name) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	if err := t.ctx.Err(); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	if name == "." {
 		return &treeDir{fsys: t, name: name, tree: t.root}, nil
@@ -36,7 +169,7 @@ func (t *treeFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	if e.Mode == filemode.Dir {
-		sub, err := object.GetTree(t.s, e.Hash)
+		sub, err := t.tree(e.Hash)
 		if err != nil {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 		}
@@ -67,7 +200,7 @@ func (t *treeFS) lookup(name string) (*object.TreeEntry, error) {
 		if e.Mode != filemode.Dir {
 			return nil, fs.ErrNotExist
 		}
-		if tree, err = object.GetTree(t.s, e.Hash); err != nil {
+		if tree, err = t.tree(e.Hash); err != nil {
 			return nil, err
 		}
 	}
@@ -89,7 +222,7 @@ func (t *treeFS) info(name string, e *object.TreeEntry) (fileInfo, error) {
 		fi.mode = fs.ModeIrregular
 	}
 	if fi.mode.IsRegular() {
-		size, err := t.s.EncodedObjectSize(e.Hash)
+		size, err := t.size(e.Hash)
 		if err != nil {
 			return fileInfo{}, err
 		}
@@ -112,7 +245,8 @@ func (fi fileInfo) ModTime() time.Time { return fi.when }
 func (fi fileInfo) IsDir() bool        { return fi.mode.IsDir() }
 func (fi fileInfo) Sys() any           { return nil }
 
-// treeFile opens its blob on the first Read.
+// treeFile opens its blob on the first Read, and reads no more than the
+// size its header gave, whatever the content holds.
 type treeFile struct {
 	fsys *treeFS
 	name string
@@ -132,11 +266,18 @@ func (f *treeFile) Read(p []byte) (int, error) {
 		if err != nil {
 			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
 		}
-		if f.r, err = blob.Reader(); err != nil {
+		r, err := blob.Reader()
+		if err != nil {
 			return 0, &fs.PathError{Op: "read", Path: f.name, Err: err}
 		}
+		f.r = limitedReadCloser{io.LimitReader(r, f.info.size), r}
 	}
 	return f.r.Read(p)
+}
+
+type limitedReadCloser struct {
+	io.Reader
+	io.Closer
 }
 
 func (f *treeFile) Close() error {

@@ -14,7 +14,8 @@ import (
 // BreakerOptions configure a circuit breaker.
 type BreakerOptions struct {
 	Source string
-	// Failures is how many consecutive failures open the breaker (default 5).
+	// Failures is how many consecutive failures open the breaker (default
+	// DefaultBreakerFailures).
 	Failures uint32
 	// OpenFor is how long it stays open before letting a probe through
 	// (half-open; default 30s).
@@ -35,12 +36,7 @@ type Breaker struct {
 
 // NewBreaker wraps next.
 func NewBreaker(next upstream.Fetcher, o BreakerOptions) *Breaker {
-	if o.Failures == 0 {
-		o.Failures = 5
-	}
-	if o.OpenFor <= 0 {
-		o.OpenFor = 30 * time.Second
-	}
+	o.withDefaults()
 	st := gobreaker.Settings{
 		Name:        o.Source,
 		MaxRequests: o.HalfOpenRequests,

@@ -16,11 +16,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mcpfed/mcpfed/credential"
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
@@ -38,11 +38,12 @@ type ClientOptions struct {
 	TokenFile    string
 	UsernameFile string
 	PasswordFile string
-	// Headers are extra request headers (e.g. an API key header).
+	// Headers are extra request headers (e.g. an API key header); see
+	// ValidateHeaders for the ones refused.
 	Headers map[string]string
-	// MaxBytes bounds one response body (default 16 MiB).
+	// MaxBytes bounds one response body (default DefaultMaxBytes).
 	MaxBytes int64
-	// Timeout bounds one request (default 15s).
+	// Timeout bounds one request (default DefaultTimeout).
 	Timeout time.Duration
 	// Transport is the HTTP transport (default: a shared pooled transport).
 	Transport http.RoundTripper
@@ -63,37 +64,16 @@ var defaultTransport = func() *http.Transport {
 	return t
 }()
 
-// NewClient validates the options.
+// NewClient validates the options (every problem, see Validate) and
+// applies the defaults.
 func NewClient(o ClientOptions) (*Client, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o.withDefaults()
 	base, err := url.Parse(strings.TrimSuffix(o.BaseURL, "/"))
 	if err != nil {
-		// The parser's message repeats the URL, password and all.
-		return nil, errors.New("url is not a valid URL")
-	}
-	if (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("url %q must be an absolute http(s) URL", safeURL(base))
-	}
-	if base.RawQuery != "" || base.Fragment != "" || base.User != nil {
-		return nil, fmt.Errorf("url %q must not carry a query, fragment or user info (use the credential files)", safeURL(base))
-	}
-	switch o.APIVersion {
-	case "":
-		o.APIVersion = "v0.1"
-	case "v0.1", "v0":
-	default:
-		return nil, fmt.Errorf("apiVersion %q is not v0.1 or v0", o.APIVersion)
-	}
-	if (o.UsernameFile == "") != (o.PasswordFile == "") {
-		return nil, errors.New("usernameFile and passwordFile go together")
-	}
-	if o.TokenFile != "" && o.UsernameFile != "" {
-		return nil, errors.New("give tokenFile or usernameFile/passwordFile, not both")
-	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = 16 << 20
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 15 * time.Second
+		return nil, fmt.Errorf("url %q is not a valid URL", credential.RedactURL(o.BaseURL))
 	}
 	if o.Transport == nil {
 		o.Transport = defaultTransport
@@ -123,14 +103,6 @@ func NewClient(o ClientOptions) (*Client, error) {
 	return c, nil
 }
 
-// safeURL is u for error messages: without the password, query and
-// fragment, any of which may hold a secret.
-func safeURL(u *url.URL) string {
-	c := *u
-	c.RawQuery, c.ForceQuery, c.Fragment, c.RawFragment = "", false, "", ""
-	return c.Redacted()
-}
-
 // Host is the upstream's host, for logs.
 func (c *Client) Host() string { return c.base.Host }
 
@@ -149,6 +121,12 @@ func (c *Client) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// The transport's error repeats the request URL; its query is the
+		// caller's (cursor, search), not for logs or problem details.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL = credential.RedactURL(ue.URL)
+		}
 		return nil, fmt.Errorf("fetch %s from %s: %w", r.Op, c.base.Host, err)
 	}
 	defer resp.Body.Close()
@@ -229,36 +207,23 @@ func (c *Client) authorize(req *http.Request) error {
 	}
 	switch {
 	case c.o.TokenFile != "":
-		token, err := readSecret(c.o.TokenFile)
+		token, err := credential.ReadFile(c.o.TokenFile)
 		if err != nil {
 			return err
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 	case c.o.UsernameFile != "":
-		user, err := readSecret(c.o.UsernameFile)
+		user, err := credential.ReadFile(c.o.UsernameFile)
 		if err != nil {
 			return err
 		}
-		pass, err := readSecret(c.o.PasswordFile)
+		pass, err := credential.ReadFile(c.o.PasswordFile)
 		if err != nil {
 			return err
 		}
 		req.SetBasicAuth(user, pass)
 	}
 	return nil
-}
-
-// readSecret reads a credential file; the error names the file, never its content.
-func readSecret(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read credential file: %w", err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("credential file %s is empty", path)
-	}
-	return s, nil
 }
 
 // statusError maps a non-200 answer to an error.
@@ -273,18 +238,33 @@ func statusError(resp *http.Response, now time.Time) error {
 	return &upstream.StatusError{Code: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), now)}
 }
 
-// retryAfter parses Retry-After: seconds or an HTTP date.
+// maxRetryAfter is the longest Retry-After the client reports: longer
+// values (and overflowing ones) are clipped to it; the rate limiter caps
+// the wait much lower (RateLimitOptions.MaxWait).
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter parses Retry-After: delay-seconds (digits only) or an HTTP
+// date. Nothing usable (empty, negative, garbage, a date past) is 0;
+// anything longer than maxRetryAfter, however large, is maxRetryAfter.
 func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+	if strings.Trim(v, "0123456789") == "" {
+		// Digits only, so the one possible error is a value beyond int64.
+		s, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || s > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
 		return time.Duration(s) * time.Second
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	t, err := http.ParseTime(v)
+	if err != nil || !t.After(now) {
+		return 0
 	}
-	return 0
+	// Sub saturates rather than overflows for dates far ahead.
+	return min(t.Sub(now), maxRetryAfter)
 }
 
 func (c *Client) readBody(resp *http.Response) ([]byte, error) {
@@ -345,13 +325,18 @@ func (c *Client) decode(op upstream.Operation, body []byte) (*upstream.Response,
 		e, err := upstream.NewEntry(it.Server, it.Meta)
 		if err != nil {
 			// One bad record must not take the whole source down: skip it, loudly.
+			// Counted in the answer, so that nothing serves it as complete.
 			c.o.Logger.Warn("skipping invalid upstream entry", "source", c.o.Source, "index", i, "error", err)
+			out.Dropped++
+			out.DropReason = upstream.DropInvalid
 			continue
 		}
 		out.Entries = append(out.Entries, e)
 	}
-	// A registry that does not send the official block gets it derived.
-	upstream.Finalize(out.Entries, time.Time{}, nil, c.o.Clock())
+	// A registry that does not send the official block gets it derived,
+	// dated upstream.UndatedTime: never when this process first saw it, so
+	// replicas and restarts agree.
+	upstream.Finalize(out.Entries, time.Time{})
 	upstream.Seal(c.o.Source, out.Entries)
 	return out, nil
 }

@@ -28,14 +28,14 @@ func TestNewClientRejectsBadOptions(t *testing.T) {
 		o    ClientOptions
 		want string
 	}{
-		{"empty url", ClientOptions{}, "absolute http(s) URL"},
-		{"relative url", ClientOptions{BaseURL: "/v0.1"}, "absolute http(s) URL"},
-		{"other scheme", ClientOptions{BaseURL: "ftp://example.com"}, "absolute http(s) URL"},
+		{"empty url", ClientOptions{}, "absolute http:// or https:// URL"},
+		{"relative url", ClientOptions{BaseURL: "/v0.1"}, "absolute http:// or https:// URL"},
+		{"other scheme", ClientOptions{BaseURL: "ftp://example.com"}, "absolute http:// or https:// URL"},
 		{"unparseable", ClientOptions{BaseURL: "https://bob:s3cret%zz@example.com"}, "not a valid URL"},
 		{"query", ClientOptions{BaseURL: "https://example.com/?api_key=s3cret"}, "must not carry"},
 		{"fragment", ClientOptions{BaseURL: "https://example.com/#s3cret"}, "must not carry"},
 		{"user info", ClientOptions{BaseURL: "https://bob:s3cret@example.com"}, "must not carry"},
-		{"user info and bad scheme", ClientOptions{BaseURL: "ftp://bob:s3cret@example.com"}, "absolute http(s) URL"},
+		{"user info and bad scheme", ClientOptions{BaseURL: "ftp://bob:s3cret@example.com"}, "absolute http:// or https:// URL"},
 		{"api version", ClientOptions{BaseURL: "https://example.com", APIVersion: "v1"}, "apiVersion"},
 		{"username without password", ClientOptions{BaseURL: "https://example.com", UsernameFile: "/u"}, "go together"},
 		{"password without username", ClientOptions{BaseURL: "https://example.com", PasswordFile: "/p"}, "go together"},
@@ -363,11 +363,11 @@ func TestClientCredentials(t *testing.T) {
 			mod  func(*ClientOptions)
 			want string
 		}{
-			{"missing token file", func(o *ClientOptions) { o.TokenFile = dir + "/none" }, "credential file"},
+			{"missing token file", func(o *ClientOptions) { o.TokenFile = dir + "/none" }, "secret file"},
 			{"empty token file", func(o *ClientOptions) { o.TokenFile = tempFile(t, "empty", "  \n") }, "is empty"},
 			{"missing password file", func(o *ClientOptions) {
 				o.UsernameFile, o.PasswordFile = tempFile(t, "u", "alice"), dir+"/none"
-			}, "credential file"},
+			}, "secret file"},
 			{"empty username file", func(o *ClientOptions) {
 				o.UsernameFile, o.PasswordFile = tempFile(t, "u0", ""), tempFile(t, "p0", "pa55-one")
 			}, "is empty"},
@@ -713,12 +713,14 @@ func TestClientDerivesMissingOfficialMeta(t *testing.T) {
 		t.Fatalf("response = %v, cursor %q", entryKeys(resp), resp.NextCursor)
 	}
 	for _, e := range resp.Entries {
-		if e.HasOfficialMeta() || e.Status != "active" || !e.PublishedAt.Equal(t0) || e.Source != "plain" {
-			t.Errorf("%s: status %q, published %v, source %q: want a derived active block at the injected clock",
+		// Dated by the data's own fixed date, never by when this process
+		// (the injected clock) first saw it: replicas must agree.
+		if e.HasOfficialMeta() || e.Status != "active" || !e.PublishedAt.Equal(upstream.UndatedTime) || e.Source != "plain" {
+			t.Errorf("%s: status %q, published %v, source %q: want a derived active block at upstream.UndatedTime",
 				e.Name, e.Status, e.PublishedAt, e.Source)
 		}
 		off, source, _ := decodeMeta(t, e.Encoded)
-		if off.Status != "active" || !off.PublishedAt.Equal(t0) || source != "plain" {
+		if off.Status != "active" || !off.PublishedAt.Equal(upstream.UndatedTime) || source != "plain" {
 			t.Errorf("%s: served %s", e.Name, e.Encoded)
 		}
 	}

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
@@ -14,15 +15,18 @@ import (
 
 // PageCacheOptions bound and time a source's page cache.
 type PageCacheOptions struct {
-	// MaxEntries bounds the cached pages (default 1000).
+	// MaxEntries and MaxBytes bound the cached pages (defaults
+	// DefaultPageCacheMaxEntries, DefaultPageCacheMaxBytes).
 	MaxEntries int
 	MaxBytes   int64
-	// Fresh is how long an upstream answer is served without asking again.
+	// Fresh is how long an upstream answer is served without asking again
+	// (default DefaultPageFresh).
 	Fresh time.Duration
 	// Stale is how long after that it may still be served when the upstream
-	// fails or its breaker is open.
+	// fails or its breaker is open (default DefaultPageStale).
 	Stale time.Duration
-	// FlightTimeout bounds one upstream fetch shared by concurrent callers.
+	// FlightTimeout bounds one upstream fetch shared by concurrent callers
+	// (a live source's default: its client timeout).
 	FlightTimeout time.Duration
 }
 
@@ -43,22 +47,31 @@ type Cached struct {
 	open func() bool
 }
 
-// NewCached wraps next with a page cache.
+// NewCached wraps next with a page cache; zero options take the defaults.
 func NewCached(next upstream.Fetcher, o PageCacheOptions, clock func() time.Time, obs cache.Observer) *Cached {
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = 1000 // cache.New panics on zero; the other options all default too
-	}
+	o.withDefaults()
 	c := cache.New(cache.Options[*upstream.Response]{
 		Name:       "page",
 		MaxEntries: o.MaxEntries,
 		MaxBytes:   o.MaxBytes,
-		Size:       func(r *upstream.Response) int64 { return r.Size + 256 },
+		Size:       pageCost,
 		Fresh:      o.Fresh,
 		Stale:      o.Stale,
 		Clock:      clock,
 		Observer:   obs,
 	})
 	return &Cached{next: next, loader: cache.NewLoader(c, cache.LoaderOptions{Group: "page", Timeout: o.FlightTimeout, Observer: obs})}
+}
+
+// pageEntryCost is what an entry costs in memory beyond its bytes on the
+// wire: the indexed fields, strings and slices of upstream.Entry (measured
+// at about 760 bytes per entry on synthetic pages, rounded up).
+const pageEntryCost = 1024
+
+// pageCost is what a cached page holds in memory, so that the page cache's
+// byte bound bounds the heap, not only the bodies it was built from.
+func pageCost(r *upstream.Response) int64 {
+	return r.Size + 256 + int64(len(r.Entries))*pageEntryCost
 }
 
 // Fetch answers from the cache or through one shared upstream fetch. A 404
@@ -118,7 +131,16 @@ type LiveOptions struct {
 	// pages make no progress, or a local filter that keeps nothing, must not
 	// turn one request into an unbounded walk.
 	MaxPagesPerRequest int
-	// Clock ages the page cache (default time.Now).
+	// Order is the order the upstream lists in: OrderAuto (default),
+	// OrderBytes or OrderUpstream (see there and Index).
+	Order string
+	// Crawl bounds one crawl of the list index (order upstream, or auto
+	// once disorder is reported); zero values take the crawl defaults.
+	Crawl CrawlBounds
+	// Admit, when set, keeps only the entries the source's filter admits
+	// in the list index (the forwarded answers are filtered by the caller).
+	Admit func(*upstream.Entry) bool
+	// Clock ages the page cache and the list index (default time.Now).
 	Clock func() time.Time
 	// Instrument wraps the upstream calls with metrics (may be nil).
 	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
@@ -136,19 +158,34 @@ type Live struct {
 	cached   *Cached
 	breaker  *Breaker
 	served   atomic.Bool
+	logger   *slog.Logger
+	clock    func() time.Time
+
+	// Ordering (order.go): the configured order, whether disorder was
+	// reported, and the list index with what builds it: the chain below the
+	// page cache (metrics ▶ breaker ▶ rate limit ▶ HTTP), the crawl bounds
+	// and the source's filter.
+	order    string
+	disorder atomic.Bool
+	index    *listIndex
+	below    upstream.Fetcher
+	bounds   CrawlBounds
+	admit    func(*upstream.Entry) bool
+	// indexBuilt, a test hook (nil in production), sees a build's crawled
+	// entries while the new index and the old one are both held: its peak.
+	indexBuilt func(crawled []*upstream.Entry)
 }
 
-// NewLive builds the decorated chain.
+// NewLive validates the options (every problem, see Validate), applies the
+// defaults and builds the decorated chain.
 func NewLive(o LiveOptions) (*Live, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o.withDefaults()
 	client, err := NewClient(o.Client)
 	if err != nil {
 		return nil, err
-	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	if o.PageSize <= 0 || o.PageSize > 100 {
-		o.PageSize = 100
 	}
 	// o.Clock is not the limiter's: its Retry-After holds run on real
 	// timers, which an injected clock would stretch without end.
@@ -162,10 +199,16 @@ func NewLive(o LiveOptions) (*Live, error) {
 	cached := NewCached(f, o.PageCache, o.Clock, o.CacheObserver)
 	cached.open = func() bool { return br.State() == gobreaker.StateOpen }
 	cached.ready = func() bool { return !cached.open() && rl.Ready() }
-	if o.MaxPagesPerRequest <= 0 {
-		o.MaxPagesPerRequest = DefaultMaxPagesPerRequest
+	logger := o.Client.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Live{name: o.Client.Source, pageSize: o.PageSize, maxPages: o.MaxPagesPerRequest, fetch: cached, cached: cached, breaker: br}, nil
+	l := &Live{name: o.Client.Source, pageSize: o.PageSize, maxPages: o.MaxPagesPerRequest, fetch: cached, cached: cached, breaker: br,
+		logger: logger, clock: o.Clock, order: o.Order, below: f, bounds: o.Crawl, admit: o.Admit}
+	if o.Order != OrderBytes {
+		l.index = newListIndex(l.name, l.buildIndex, o.Clock, o.PageCache, o.Crawl.Timeout, logger)
+	}
+	return l, nil
 }
 
 // Name is the source's slug.
@@ -192,19 +235,32 @@ func (l *Live) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respons
 	if err == nil || errors.Is(err, upstream.ErrNotFound) {
 		l.served.Store(true)
 	}
+	// Disorder inside one page is seen here; across pages, the engine
+	// reports it.
+	if err == nil && r.Op == upstream.OpList && l.order != OrderUpstream && !l.disorder.Load() && !inByteOrder(resp.Entries) {
+		l.ReportDisorder()
+	}
 	return resp, err
 }
 
-// FirstPage is the request the engine makes for an unfiltered listing's
-// first page (deleted versions included: the merge hides them itself), so
-// warming it warms what the first client asks for.
-func (l *Live) FirstPage() upstream.Request {
-	return upstream.Request{Op: upstream.OpList, Limit: min(l.pageSize, defaultClientLimit+1), IncludeDeleted: true}
+// inByteOrder reports whether entries ascend strictly by (name, version)
+// bytes, as an upstream listing in mcpfed's order sends them.
+func inByteOrder(entries []*upstream.Entry) bool {
+	for i := 1; i < len(entries); i++ {
+		if !entries[i-1].Key().Less(entries[i].Key()) {
+			return false
+		}
+	}
+	return true
 }
 
-// defaultClientLimit is the API's default list limit: the engine asks an
-// upstream for that many entries and the one it looks ahead at.
-const defaultClientLimit = 30
+// FirstPage is the request the engine makes for an unfiltered listing's
+// first page: every page it reads asks for PageSize entries (deleted
+// versions included: the merge hides them itself), whatever the client's
+// limit. Warming it warms what the first client asks for.
+func (l *Live) FirstPage() upstream.Request {
+	return upstream.Request{Op: upstream.OpList, Limit: l.pageSize, IncludeDeleted: true}
+}
 
 // Served reports whether the upstream has answered at least once.
 func (l *Live) Served() bool { return l.served.Load() }
@@ -212,11 +268,18 @@ func (l *Live) Served() bool { return l.served.Load() }
 // Breaker exposes the breaker's state (status, metrics).
 func (l *Live) Breaker() *Breaker { return l.breaker }
 
-// Warm fetches the first list page until it succeeds or ctx ends, so a
-// required source becomes ready and the first client finds a warm cache.
+// Warm fetches the first list page (or, while list queries are answered
+// from the list index, builds the index) until it succeeds or ctx ends, so
+// a required source becomes ready and the first client finds a warm cache.
 func (l *Live) Warm(ctx context.Context, retry time.Duration) {
 	for {
-		if _, err := l.Fetch(ctx, l.FirstPage()); err == nil {
+		var err error
+		if l.OrderMode() == OrderModeIndex {
+			_, err = l.Index(ctx)
+		} else {
+			_, err = l.Fetch(ctx, l.FirstPage())
+		}
+		if err == nil {
 			return
 		}
 		t := time.NewTimer(retry)
@@ -229,5 +292,10 @@ func (l *Live) Warm(ctx context.Context, retry time.Duration) {
 	}
 }
 
-// Close waits for background refreshes.
-func (l *Live) Close() { l.cached.Close() }
+// Close stops a running index crawl and waits for background refreshes.
+func (l *Live) Close() {
+	if l.index != nil {
+		l.index.close()
+	}
+	l.cached.Close()
+}

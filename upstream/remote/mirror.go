@@ -25,14 +25,23 @@ type MirrorOptions struct {
 	// so updates committed out of order upstream are not missed (default
 	// 1m); what comes back twice is recognised and ignored.
 	Overlap time.Duration
-	// PageSize of the crawl (default 100).
+	// PageSize of the crawl (default DefaultPageSize).
 	PageSize int
-	// Bounds of one crawl or poll: pages, entries and response bytes.
-	MaxPages   int   // default 10000
-	MaxEntries int   // default 1,000,000
-	MaxBytes   int64 // default 1 GiB
+	// Bounds of one crawl or poll: pages, entries and response bytes
+	// (defaults DefaultCrawlMaxPages, DefaultCrawlMaxEntries,
+	// DefaultCrawlMaxBytes). The byte bound is what bounds memory.
+	MaxPages   int
+	MaxEntries int
+	MaxBytes   int64
+	// CrawlTimeout bounds one full crawl (default DefaultCrawlTimeout); a
+	// poll is bounded by its interval, at least DefaultPollTimeout, at
+	// most CrawlTimeout.
+	CrawlTimeout time.Duration
 	// StateDir persists the mirrored snapshot (restored at start).
 	StateDir string
+	// Store, when set, replaces the StateDir store (for example a read-only
+	// one for `mcpfed check`).
+	Store upstream.SnapshotStore
 	// Instrument wraps the upstream calls with metrics (may be nil).
 	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
 	Admit      func(*upstream.Entry) bool
@@ -43,6 +52,12 @@ type MirrorOptions struct {
 
 // ErrCrawlTooLarge is a crawl that passed one of its bounds.
 var ErrCrawlTooLarge = errors.New("crawl exceeds its bounds")
+
+// ErrNoProgress is an upstream whose next page holds nothing new.
+var ErrNoProgress = errors.New("upstream page makes no forward progress: every entry was on an earlier page")
+
+// ErrCrawlTimeout is a crawl or poll that did not complete within its deadline.
+var ErrCrawlTimeout = errors.New("crawl did not complete in time")
 
 // Mirror keeps a local copy of a registry: a full crawl at start, then
 // polls with updated_since that apply new versions, status changes and
@@ -74,29 +89,26 @@ type CrawlStats struct {
 	Requests int
 	Bytes    int64
 	Entries  int // entries received
-	Changed  int // entries that were new or different
+	// Dropped counts the records the upstream sent that were skipped
+	// (DropReason says why: invalid records).
+	Dropped    int
+	DropReason string
+	Changed    int // entries that were new or different
 }
 
-// NewMirror validates the options.
+// NewMirror validates the options (every problem, see Validate) and
+// applies the defaults.
 func NewMirror(o MirrorOptions) (*Mirror, error) {
-	if o.Clock == nil {
-		o.Clock = time.Now
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
+	o.withDefaults()
 	client, err := NewClient(o.Client)
 	if err != nil {
 		return nil, err
 	}
-	setDefault(&o.Interval, 5*time.Minute)
-	setDefault(&o.ResyncEvery, 24*time.Hour)
-	setDefault(&o.Overlap, time.Minute)
-	if o.PageSize <= 0 || o.PageSize > 100 {
-		o.PageSize = 100
-	}
-	setDefault(&o.MaxPages, 10000)
-	setDefault(&o.MaxEntries, 1_000_000)
-	setDefault(&o.MaxBytes, 1<<30)
 	h := upstream.NewHolder(upstream.HolderOptions{
-		Name: o.Client.Source, Kind: "api", Admit: o.Admit, StateDir: o.StateDir, RecomputeLatest: true,
+		Name: o.Client.Source, Kind: "api", Admit: o.Admit, Store: o.Store, StateDir: o.StateDir, RecomputeLatest: true,
 		Clock: o.Clock, Logger: o.Client.Logger, OnLoad: o.OnLoad,
 	})
 	var f upstream.Fetcher = NewRateLimiter(client, o.RateLimit)
@@ -104,12 +116,6 @@ func NewMirror(o MirrorOptions) (*Mirror, error) {
 		f = o.Instrument(o.Client.Source, f)
 	}
 	return &Mirror{Holder: h, o: o, fetch: f, where: client.Host()}, nil
-}
-
-func setDefault[T int | int64 | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
 }
 
 // Run serves the persisted copy if there is one, syncs at once, then polls
@@ -151,10 +157,14 @@ func (m *Mirror) sync(ctx context.Context, now time.Time) error {
 	}
 	full := m.all == nil || m.forced || now.Sub(m.lastFull) >= m.o.ResyncEvery
 	req := upstream.Request{Op: upstream.OpList, Limit: m.o.PageSize, IncludeDeleted: true}
+	timeout, what := m.o.CrawlTimeout, "crawl.timeout"
 	if !full {
 		req.UpdatedSince = m.since.Add(-m.o.Overlap)
+		timeout, what = m.o.pollTimeout(), "poll deadline"
 	}
-	got, stats, err := m.crawl(ctx, req)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("%w: %s %s passed", ErrCrawlTimeout, what, timeout))
+	defer cancel()
+	got, stats, err := crawl(ctx, m.fetch, req, m.o.bounds())
 	stats.Full = full
 	defer func() { m.setStats(stats) }()
 	if err != nil {
@@ -243,42 +253,6 @@ func (m *Mirror) Restore() bool {
 	m.restoredAt = m.Status().LastSuccess
 	m.statsMu.Unlock()
 	return true
-}
-
-// crawl follows the cursor chain of one listing, within the bounds.
-func (m *Mirror) crawl(ctx context.Context, req upstream.Request) (map[upstream.Key]*upstream.Entry, CrawlStats, error) {
-	var st CrawlStats
-	out := map[upstream.Key]*upstream.Entry{}
-	seen := map[string]bool{"": true}
-	for {
-		if st.Requests >= m.o.MaxPages {
-			return nil, st, fmt.Errorf("%w: more than %d pages", ErrCrawlTooLarge, m.o.MaxPages)
-		}
-		resp, err := m.fetch.Fetch(ctx, req)
-		st.Requests++
-		if err != nil {
-			return nil, st, fmt.Errorf("crawl page %d: %w", st.Requests, err)
-		}
-		st.Bytes += resp.Size
-		st.Entries += len(resp.Entries)
-		switch {
-		case st.Bytes > m.o.MaxBytes:
-			return nil, st, fmt.Errorf("%w: more than %d bytes", ErrCrawlTooLarge, m.o.MaxBytes)
-		case st.Entries > m.o.MaxEntries:
-			return nil, st, fmt.Errorf("%w: more than %d entries", ErrCrawlTooLarge, m.o.MaxEntries)
-		}
-		for _, e := range resp.Entries {
-			out[e.Key()] = e
-		}
-		if resp.NextCursor == "" {
-			return out, st, nil
-		}
-		if seen[resp.NextCursor] {
-			return nil, st, fmt.Errorf("crawl page %d: upstream repeated cursor %q", st.Requests, resp.NextCursor)
-		}
-		seen[resp.NextCursor] = true
-		req.Cursor = resp.NextCursor
-	}
 }
 
 // sameEntry reports whether a re-received entry brings nothing new: the

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -162,10 +163,13 @@ func TestMirrorKeepsLastGoodOnFailedCrawl(t *testing.T) {
 		want  string
 	}{
 		{"5xx on page 2", upstreamtest.Fault{Skip: 1, Status: 503}, nil, "HTTP 503"},
-		{"cursor loop", upstreamtest.Fault{CursorLoop: true}, nil, "repeated cursor"},
+		{"cursor loop", upstreamtest.Fault{CursorLoop: true}, nil, "repeated a cursor"},
 		{"too many pages", upstreamtest.Fault{}, func(o *MirrorOptions) { o.MaxPages = 2 }, "more than 2 pages"},
 		{"too many entries", upstreamtest.Fault{}, func(o *MirrorOptions) { o.MaxEntries = 50 }, "more than 50 entries"},
 		{"too many bytes", upstreamtest.Fault{}, func(o *MirrorOptions) { o.MaxBytes = 10_000 }, "more than 10000 bytes"},
+		{"pages without progress", upstreamtest.Fault{Skip: 1, NoProgress: true}, nil, "no forward progress"},
+		{"endless pages", upstreamtest.Fault{Endless: true}, func(o *MirrorOptions) { o.MaxPages = 50 }, "more than 50 pages"},
+		{"slow upstream", upstreamtest.Fault{Skip: 1, Latency: 5 * time.Second}, func(o *MirrorOptions) { o.CrawlTimeout = 300 * time.Millisecond }, "crawl.timeout 300ms passed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,5 +287,50 @@ func TestMirrorPollCost(t *testing.T) {
 	t.Logf("unchanged poll without overlap: %d request, %d bytes", bare.Requests, bare.Bytes)
 	if bare.Requests != 1 || bare.Entries > 1 || bare.Bytes > 1000 { // the newest entry sits on the boundary
 		t.Errorf("bare poll %+v", bare)
+	}
+}
+
+// TestMirrorHugeRetryAfterBlocksNothing: a mirror told `429 Retry-After:
+// 999999999` waits at most rateLimit.maxWait; meanwhile its status answers
+// at once, a resync gives up with its own deadline, and shutdown ends the
+// wait.
+func TestMirrorHugeRetryAfterBlocksNothing(t *testing.T) {
+	t.Parallel()
+	r := newRegistry(t)
+	r.Inject(upstreamtest.Fault{Status: 429, RetryAfter: "999999999"})
+	m := newMirror(t, r, time.Now, func(o *MirrorOptions) { o.RateLimit.Retries = 1 })
+	if m.o.RateLimit.MaxWait != DefaultMaxWait {
+		t.Fatalf("MaxWait = %s, want the default", m.o.RateLimit.MaxWait)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Error("Run did not end within 2s of shutdown while waiting on Retry-After")
+		}
+	}()
+	waitFor(t, 5*time.Second, "the 429", func() bool { return r.Requests() >= 1 })
+
+	start := time.Now()
+	st := m.Status()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Status took %s while the crawl waits", took)
+	}
+	if st.Loaded {
+		t.Errorf("status = %+v, want not loaded", st)
+	}
+	start = time.Now()
+	if err := m.Resync(ctxTimeout(t, 300*time.Millisecond)); err == nil {
+		t.Error("Resync succeeded while the upstream refuses")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Resync took %s with a 300ms deadline", took)
 	}
 }

@@ -20,8 +20,12 @@ type RateLimitOptions struct {
 	Burst int
 	// Retries is how many times a 429 is retried after its Retry-After,
 	// when that fits the caller's deadline (0: never; the configuration
-	// layer applies the documented default of 1).
+	// layer applies DefaultRetries when the field is absent).
 	Retries int
+	// MaxWait caps how long one Retry-After holds requests (default
+	// DefaultMaxWait): an upstream asking for days is asked again after
+	// MaxWait, not obeyed.
+	MaxWait time.Duration
 	// Clock dates Retry-After holds; waits themselves run on real timers
 	// and deadlines, so only a clock that tracks the wall clock fits.
 	Clock func() time.Time
@@ -45,17 +49,10 @@ type RateLimiter struct {
 // caller can.
 var ErrRateLimited = errors.New("rate limited by upstream")
 
-// NewRateLimiter wraps next.
+// NewRateLimiter wraps next. Invalid options (see Validate) are taken as
+// their defaults.
 func NewRateLimiter(next upstream.Fetcher, o RateLimitOptions) *RateLimiter {
-	if o.Burst <= 0 {
-		o.Burst = 1
-	}
-	if o.Retries < 0 {
-		o.Retries = 0
-	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o.withDefaults()
 	limit := rate.Inf
 	if o.PerMinute > 0 {
 		limit = rate.Limit(o.PerMinute / 60)
@@ -81,6 +78,7 @@ func (l *RateLimiter) Fetch(ctx context.Context, r upstream.Request) (*upstream.
 		if wait <= 0 {
 			wait = time.Second
 		}
+		wait = min(wait, l.o.MaxWait)
 		l.mu.Lock()
 		if until := l.o.Clock().Add(wait); until.After(l.notBefore) {
 			l.notBefore = until
@@ -97,9 +95,12 @@ func (l *RateLimiter) Fetch(ctx context.Context, r upstream.Request) (*upstream.
 
 // wait blocks until the upstream's Retry-After has passed and the limiter
 // grants a token, or fails at once if the caller cannot wait that long.
+// Every wait ends when ctx does, and none is longer than MaxWait plus one
+// rate-limit interval.
 func (l *RateLimiter) wait(ctx context.Context) error {
 	l.mu.Lock()
-	pause := l.notBefore.Sub(l.o.Clock())
+	// The hold is capped again here: a clock moved back must not stretch it.
+	pause := min(l.notBefore.Sub(l.o.Clock()), l.o.MaxWait)
 	l.mu.Unlock()
 	if pause > 0 {
 		if !l.fits(ctx, pause) {

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,5 +197,103 @@ func TestRateLimiterPassesOtherErrors(t *testing.T) {
 	}
 	if cnt.limited.Load() != 0 || cnt.retried.Load() != 0 {
 		t.Errorf("callbacks fired for non-429 answers")
+	}
+}
+
+// TestRetryAfterParsing: delay-seconds and HTTP dates, without overflow:
+// values too large for time.Duration (from about 9.3e9 s) or int64 are the
+// longest hold, never a negative or wrapped one; garbage is no hint.
+func TestRetryAfterParsing(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"", 0},
+		{"0", 0},
+		{"2", 2 * time.Second},
+		{" 120 ", 2 * time.Minute},
+		{"86400", maxRetryAfter},
+		{"999999999", maxRetryAfter},
+		{"9300000000", maxRetryAfter}, // overflows time.Duration when multiplied
+		{"99999999999999999999999", maxRetryAfter},
+		{"-5", 0},
+		{"+5", 0},
+		{"1.5", 0},
+		{"soon", 0},
+		{"0x10", 0},
+		{t0.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{t0.Add(-time.Hour).Format(http.TimeFormat), 0},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", maxRetryAfter},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.in, t0); got != tt.want {
+			t.Errorf("retryAfter(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestRateLimiterCapsRetryAfter: an upstream asking to wait 999999999 s
+// (or more than time.Duration holds) is asked again after MaxWait, by a
+// caller without a deadline as by one with.
+func TestRateLimiterCapsRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, ra := range []string{"999999999", "99999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"} {
+		t.Run(ra, func(t *testing.T) {
+			t.Parallel()
+			r := newRegistry(t)
+			r.Inject(upstreamtest.Fault{Status: 429, RetryAfter: ra, Times: 1})
+			l := NewRateLimiter(newClient(t, r, nil), RateLimitOptions{Retries: 1, MaxWait: 200 * time.Millisecond})
+			start := time.Now()
+			resp, err := l.Fetch(ctxTimeout(t, 5*time.Second), listReq())
+			if err != nil || len(resp.Entries) == 0 {
+				t.Fatalf("Fetch = %v, want the page after MaxWait", err)
+			}
+			if took := time.Since(start); took < 200*time.Millisecond || took > 2*time.Second {
+				t.Errorf("Fetch took %s, want about MaxWait (200ms)", took)
+			}
+		})
+	}
+	t.Run("default MaxWait", func(t *testing.T) {
+		t.Parallel()
+		l := NewRateLimiter(nil, RateLimitOptions{})
+		if l.o.MaxWait != DefaultMaxWait || DefaultMaxWait != 5*time.Minute {
+			t.Errorf("MaxWait = %s, want the documented 5m", l.o.MaxWait)
+		}
+	})
+}
+
+// TestRateLimiterWaitsEndWithContext: a caller without a deadline waiting
+// on a Retry-After hold, or on the budget, is released when its context
+// ends.
+func TestRateLimiterWaitsEndWithContext(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		o     RateLimitOptions
+		fault upstreamtest.Fault
+	}{
+		{"Retry-After hold", RateLimitOptions{Retries: 1, MaxWait: time.Hour}, upstreamtest.Fault{Status: 429, RetryAfter: "999999999", Times: 1}},
+		{"rate-limit slot", RateLimitOptions{PerMinute: 1}, upstreamtest.Fault{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRegistry(t)
+			r.Inject(tt.fault)
+			l := NewRateLimiter(newClient(t, r, nil), tt.o)
+			// The first request takes the slot, or brings the 429.
+			_, _ = l.Fetch(ctxTimeout(t, 5*time.Second), listReq())
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			start := time.Now()
+			_, err := l.Fetch(ctx, listReq())
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Fetch = %v, want context.Canceled", err)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("Fetch returned %s after its context ended", took)
+			}
+		})
 	}
 }

@@ -70,8 +70,10 @@
 // Inject installs a Fault (latency, a status such as 503 or 429 with
 // Retry-After, a connection reset before or in the middle of the body,
 // malformed JSON, an oversized body, a wrong Content-Type or body, a cursor
-// loop, out-of-order items, a slow drip) scoped to a path pattern, a request
-// predicate, and a number of requests:
+// loop, pages without forward progress (the same entries under a new cursor
+// each time), endless pages of fresh padded entries, out-of-order items, a
+// slow drip) scoped to a path pattern, a request predicate, and a number of
+// requests:
 //
 //	f := r.Inject(upstreamtest.Fault{Status: 429, RetryAfter: "2", Times: 1})
 //	... // the next request gets 429, the ones after it are served

@@ -64,6 +64,17 @@ type Fault struct {
 	// request carried), even on the last page: a chain that never ends.
 	CursorLoop bool
 	LoopBack   int
+	// NoProgress makes a list response carry a nextCursor that is new every
+	// time (never a repeat) but leads back to the page just served: the
+	// same entries again and again, without end.
+	NoProgress bool
+	// Endless replaces list responses with pages of Limit fresh synthetic
+	// versions (names under EndlessNamespace) following the request's
+	// cursor, always with a nextCursor: a listing without end, whatever the
+	// dataset holds. EndlessPad pads each server body with this many bytes
+	// (in a publisher-provided _meta), to make pages large.
+	Endless    bool
+	EndlessPad int
 	// OutOfOrder reverses the items within a page (list and versions).
 	OutOfOrder bool
 	// DripChunk, if > 0, writes the body this many bytes at a time with
@@ -176,6 +187,10 @@ func (e *effect) merge(f *Fault) {
 	}
 	if f.CursorLoop && !e.CursorLoop {
 		e.CursorLoop, e.LoopBack = true, f.LoopBack
+	}
+	e.NoProgress = e.NoProgress || f.NoProgress
+	if f.Endless && !e.Endless {
+		e.Endless, e.EndlessPad = true, f.EndlessPad
 	}
 	e.OutOfOrder = e.OutOfOrder || f.OutOfOrder
 	if e.DripChunk == 0 {

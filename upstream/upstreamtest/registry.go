@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,9 +30,10 @@ type Registry struct {
 
 	data dataset
 
-	faultMu sync.Mutex
-	faults  []*Injection
-	auth    Auth
+	faultMu   sync.Mutex
+	faults    []*Injection
+	repeatSeq atomic.Int64 // NoProgress cursors
+	auth      Auth
 
 	obs observer
 }

@@ -209,6 +209,9 @@ func (r *Registry) list(req *http.Request, eff *effect) response {
 	if errResp != nil {
 		return *errResp
 	}
+	if eff.Endless {
+		return r.endlessPage(q, eff.EndlessPad)
+	}
 	d := &r.data
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -234,6 +237,9 @@ func (r *Registry) list(req *http.Request, eff *effect) response {
 	}
 	if eff.CursorLoop {
 		next = r.loopCursor(q, start, eff.LoopBack)
+	}
+	if eff.NoProgress {
+		next = r.noProgressCursor(q.after)
 	}
 	if eff.OutOfOrder {
 		slices.Reverse(page)
@@ -346,7 +352,7 @@ func decodeCursor(s string) (key, error) {
 	if err != nil {
 		return key{}, errors.New("not issued by this registry")
 	}
-	rest, ok := strings.CutPrefix(string(raw), cursorTag)
+	rest, ok := strings.CutPrefix(string(stripRepeat(raw)), cursorTag)
 	if !ok {
 		return key{}, errors.New("not issued by this registry")
 	}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/mcpfed/mcpfed"
+	"github.com/mcpfed/mcpfed/config"
+	"github.com/mcpfed/mcpfed/federate"
+	"github.com/mcpfed/mcpfed/filter"
+	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/gitsource"
+	"github.com/mcpfed/mcpfed/upstream/remote"
+)
+
+// builder makes a configured source runnable: what each kind's spec
+// (beside its component) cannot know — the process's metrics, state
+// directory, clock and logger — is added here, one builder per kind.
+type builder func(g *gateway, sc config.SourceConfig, f *filter.Filter) (built, error)
+
+// built is a source ready to run, and the engine's view of it.
+type built struct {
+	member federate.Member
+	src    source
+	// mode is an api source's (live or mirror), for metrics and reports.
+	mode string
+	// preload: always at hand (the embedded catalogue), so loaded before
+	// the listener opens.
+	preload bool
+}
+
+// builders are the constructions of the kinds config.Kinds declares.
+func builders() map[string]builder {
+	return map[string]builder{
+		"file": specBuilder((*gateway).newFile),
+		"git":  specBuilder((*gateway).newGit),
+		"api":  specBuilder((*gateway).newAPI),
+	}
+}
+
+// specBuilder adapts a builder of one spec type.
+func specBuilder[S config.Spec](b func(*gateway, config.SourceConfig, S, *filter.Filter) (built, error)) builder {
+	return func(g *gateway, sc config.SourceConfig, f *filter.Filter) (built, error) {
+		spec, ok := sc.Spec.(S)
+		if !ok {
+			return built{}, fmt.Errorf("kind %s: no settings (%T)", sc.Kind, sc.Spec)
+		}
+		return b(g, sc, spec, f)
+	}
+}
+
+// build makes the source of sc.
+func (g *gateway) build(sc config.SourceConfig) (built, error) {
+	b, ok := builders()[sc.Kind]
+	if !ok {
+		return built{}, fmt.Errorf("kind %q is not built by this program", sc.Kind)
+	}
+	f, err := filter.New(sc.Filter)
+	if err != nil {
+		return built{}, fmt.Errorf("filter: %w", err)
+	}
+	return b(g, sc, f)
+}
+
+// readOnlyStore restores a persisted snapshot and never writes one.
+type readOnlyStore struct{ upstream.SnapshotStore }
+
+func (readOnlyStore) Save(*upstream.Snapshot, time.Time) error { return nil }
+
+func (g *gateway) newFile(sc config.SourceConfig, spec *upstream.FileSpec, f *filter.Filter) (built, error) {
+	o := spec.Options(sc.Name)
+	o.Builtin = mcpfed.Builtin()
+	o.Admit, o.Clock, o.Logger, o.OnLoad = f.Match, g.clock, g.logger, g.metrics.SourceLoaded
+	o.StateDir = g.cfg.StateDir
+	if g.opts.readOnly {
+		o.StateDir = ""
+		o.Store = readOnlyStore{upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0)}
+	}
+	fs, err := upstream.NewFileSource(o)
+	if err != nil {
+		return built{}, err
+	}
+	embedded := strings.HasPrefix(o.Path, upstream.BuiltinPrefix)
+	return built{member: federate.Member{Source: fs, Required: sc.Required}, src: fs, preload: embedded}, nil
+}
+
+func (g *gateway) newGit(sc config.SourceConfig, spec *gitsource.Spec, f *filter.Filter) (built, error) {
+	o := spec.Options(sc.Name)
+	o.CloneDir = filepath.Join(g.cfg.StateDir, "git", sc.Name)
+	o.StateDir, o.ReadOnly = g.cfg.StateDir, g.opts.readOnly
+	o.Admit, o.Clock, o.Logger, o.OnLoad = f.Match, g.clock, g.logger, g.metrics.SourceLoaded
+	gs, err := gitsource.New(o)
+	if err != nil {
+		return built{}, err
+	}
+	g.closers = append(g.closers, func() { _ = gs.Close() })
+	return built{member: federate.Member{Source: gs, Required: sc.Required}, src: gs}, nil
+}
+
+func (g *gateway) newAPI(sc config.SourceConfig, spec *remote.Spec, f *filter.Filter) (built, error) {
+	g.metrics.SourceStarted(sc.Name)
+	limit := spec.RateLimitOptions()
+	limit.OnLimited = func() { g.metrics.RateLimited(sc.Name) }
+	limit.OnRetry = func() { g.metrics.Retried(sc.Name) }
+	client := spec.ClientOptions(sc.Name)
+	client.Clock, client.Logger = g.clock, g.logger
+	if spec.IsMirror() {
+		o := spec.MirrorOptions(sc.Name)
+		o.Client, o.RateLimit = client, limit
+		o.StateDir = g.cfg.StateDir
+		if g.opts.readOnly {
+			o.Store = readOnlyStore{upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0)}
+		}
+		o.Admit, o.Clock, o.Logger, o.OnLoad, o.Instrument = f.Match, g.clock, g.logger, g.metrics.SourceLoaded, g.metrics.InstrumentFetcher
+		m, err := remote.NewMirror(o)
+		if err != nil {
+			return built{}, err
+		}
+		return built{member: federate.Member{Source: m, Required: sc.Required}, src: m, mode: spec.Mode}, nil
+	}
+	g.metrics.Cache().Started("page", "page")
+	o := spec.LiveOptions(sc.Name)
+	o.Client, o.RateLimit = client, limit
+	o.Breaker.OnStateChange = func(source string, to gobreaker.State) {
+		g.logger.Warn("circuit breaker changed state", "source", source, "state", to.String())
+		g.metrics.BreakerState(source, breakerGauge(to))
+	}
+	o.Admit, o.Clock, o.Instrument, o.CacheObserver = f.Match, g.clock, g.metrics.InstrumentFetcher, g.metrics.Cache().Instance()
+	l, err := remote.NewLive(o)
+	if err != nil {
+		return built{}, err
+	}
+	g.closers = append(g.closers, l.Close)
+	lr := &liveRunner{live: l, clock: g.clock, metrics: g.metrics, timeout: spec.Timeout}
+	return built{member: federate.Member{Live: filteredLive{l, f}, Required: sc.Required}, src: lr, mode: spec.Mode}, nil
+}
+
+func breakerGauge(s gobreaker.State) int {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
+}

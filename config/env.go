@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// EnvPrefix starts every variable mcpfed reads.
+const EnvPrefix = "MCPFED_"
+
+// The variables that are not fields of Config.
+const (
+	// EnvConfig names the configuration file.
+	EnvConfig = EnvPrefix + "CONFIG"
+	// EnvSources is the sources list, YAML or JSON, replacing the file's.
+	EnvSources = EnvPrefix + "SOURCES"
+)
+
+// envField is a Config field set by a variable.
+type envField struct {
+	name  string // MCPFED_CACHE_MAX_AGE
+	path  string // cacheMaxAge
+	index []int
+}
+
+// envFields lists the variables of t's fields, from their env and
+// envPrefix tags.
+func envFields(t reflect.Type, prefix, path string, index []int) []envField {
+	var out []envField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		idx := append(slices.Clone(index), i)
+		if key := f.Tag.Get("env"); key != "" {
+			out = append(out, envField{prefix + key, join(path, name), idx})
+		}
+		if p, ok := f.Tag.Lookup("envPrefix"); ok && f.Type.Kind() == reflect.Struct {
+			out = append(out, envFields(f.Type, prefix+p, join(path, name), idx)...)
+		}
+	}
+	return out
+}
+
+// EnvNames are every variable mcpfed reads, sorted.
+func EnvNames() []string {
+	names := []string{EnvConfig, EnvSources}
+	for _, f := range envFields(reflect.TypeFor[Config](), EnvPrefix, "", nil) {
+		names = append(names, f.name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// applyEnv sets cfg's fields from vars, naming the variable in problems.
+func applyEnv(cfg *Config, vars map[string]string, where map[string]position) []error {
+	var errs []error
+	v := reflect.ValueOf(cfg).Elem()
+	for _, f := range envFields(v.Type(), EnvPrefix, "", nil) {
+		val, ok := vars[f.name]
+		if !ok {
+			continue
+		}
+		if err := setScalar(v.FieldByIndex(f.index), val); err != nil {
+			errs = append(errs, &Problem{Path: f.name, Msg: err.Error()})
+			continue
+		}
+		where[f.path] = position{name: f.name}
+	}
+	return errs
+}
+
+// kubernetesServiceLink matches the variables Kubernetes sets for a Service
+// whose name starts with mcpfed (MCPFED_SERVICE_HOST, MCPFED_PORT_8080_TCP,
+// ...): they are not mcpfed's, and a Service named mcpfed is what a
+// deployment has.
+var kubernetesServiceLink = regexp.MustCompile(`^MCPFED(_[A-Z0-9_]+)?_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT(_[0-9]+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)?)$`)
+
+// unknownEnv reports the MCPFED_* variables mcpfed does not read, with the
+// closest known name: a misspelt variable must not be silently ignored.
+func unknownEnv(vars map[string]string) []error {
+	known := EnvNames()
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(vars)) {
+		if !strings.HasPrefix(name, EnvPrefix) || slices.Contains(known, name) || kubernetesServiceLink.MatchString(name) {
+			continue
+		}
+		msg := "is not a variable mcpfed reads"
+		if s := closest(name, known); s != "" {
+			msg += fmt.Sprintf("; did you mean %s?", s)
+		} else {
+			msg += " (see README.md, Configuration)"
+		}
+		errs = append(errs, &Problem{Path: name, Msg: msg})
+	}
+	return errs
+}

@@ -1,0 +1,177 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/mcpfed/mcpfed"
+	"github.com/mcpfed/mcpfed/upstream"
+)
+
+// maxConfigBytes bounds the configuration file: it is a list of sources.
+const maxConfigBytes = 4 << 20
+
+// Flags are the command-line overrides; empty means not given.
+type Flags struct {
+	Config, Listen, StateDir, LogFormat, LogLevel string
+}
+
+// Register declares the flags on fs.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.Config, "config", "", "configuration file (YAML or JSON); overrides "+EnvConfig)
+	fs.StringVar(&f.Listen, "listen", "", "listen address; overrides MCPFED_LISTEN_ADDR (default "+DefaultListen+")")
+	fs.StringVar(&f.StateDir, "state-dir", "", "state directory; overrides MCPFED_STATE_DIR")
+	fs.StringVar(&f.LogFormat, "log-format", "", "json or text; overrides MCPFED_LOG_FORMAT")
+	fs.StringVar(&f.LogLevel, "log-level", "", "debug, info, warn or error; overrides MCPFED_LOG_LEVEL")
+}
+
+// Load builds the configuration from defaults, the file (MCPFED_CONFIG or
+// -config), the environment (env: every variable of the process) and
+// flags, then validates it. The error lists every problem, each a
+// *Problem, joined.
+func Load(env map[string]string, flags Flags) (Config, error) {
+	l := loader{kinds: Kinds(), where: map[string]position{}}
+	cfg := Default()
+	path := env[EnvConfig]
+	if flags.Config != "" {
+		path = flags.Config
+	}
+	if path != "" {
+		l.file(path, &cfg)
+	}
+	l.probs = append(l.probs, applyEnv(&cfg, env, l.where)...)
+	if s, ok := env[EnvSources]; ok && strings.TrimSpace(s) != "" {
+		for p := range l.where {
+			if p == "sources" || strings.HasPrefix(p, "sources[") {
+				delete(l.where, p)
+			}
+		}
+		var sources []SourceConfig
+		d := decoder{origin: EnvSources, kinds: l.kinds, where: l.where}
+		d.parse([]byte(s), &sources, "sources")
+		l.probs = append(l.probs, d.probs...)
+		cfg.Sources = sources
+	}
+	for _, o := range []struct {
+		val, path, flag string
+		dst             *string
+	}{
+		{flags.Listen, "listen", "-listen", &cfg.Listen}, {flags.StateDir, "stateDir", "-state-dir", &cfg.StateDir},
+		{flags.LogFormat, "logFormat", "-log-format", &cfg.LogFormat}, {flags.LogLevel, "logLevel", "-log-level", &cfg.LogLevel},
+	} {
+		if o.val != "" {
+			*o.dst = o.val
+			l.where[o.path] = position{name: o.flag}
+		}
+	}
+	l.probs = append(l.probs, unknownEnv(env)...)
+	if len(cfg.Sources) == 0 {
+		cfg.Sources = l.builtinSources()
+	}
+	for _, s := range cfg.Sources {
+		if s.Spec != nil {
+			s.Spec.ApplyDefaults()
+		}
+	}
+	l.validate(cfg)
+	cfg.where = l.where
+	sortProblems(l.probs, path)
+	return cfg, errors.Join(l.probs...)
+}
+
+type loader struct {
+	kinds []Kind
+	where map[string]position
+	probs []error
+}
+
+func (l *loader) file(path string, cfg *Config) {
+	data, err := readConfigFile(path)
+	if err != nil {
+		l.probs = append(l.probs, &Problem{Origin: path, Msg: err.Error()})
+		return
+	}
+	d := decoder{origin: path, kinds: l.kinds, where: l.where}
+	d.parse(data, cfg, "")
+	l.probs = append(l.probs, d.probs...)
+}
+
+// readConfigFile reads a regular file of bounded size.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("the configuration file is not a regular file")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
+	}
+	if len(data) > maxConfigBytes {
+		return nil, fmt.Errorf("the configuration file is larger than %d MiB", maxConfigBytes>>20)
+	}
+	return data, nil
+}
+
+// builtinSources is the configuration used when none is given: the
+// embedded catalogue, one file source per file.
+func (l *loader) builtinSources() []SourceConfig {
+	kind, _ := findKind(l.kinds, "file")
+	out := make([]SourceConfig, len(mcpfed.BuiltinSources))
+	for i, name := range mcpfed.BuiltinSources {
+		spec := kind.New()
+		spec.(*upstream.FileSpec).Path = upstream.BuiltinPrefix + name
+		out[i] = SourceConfig{Name: name, Kind: kind.Name, Spec: spec}
+	}
+	return out
+}
+
+// ParseLevel reads a log level as written in logLevel.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("%q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// sortProblems orders problems as the operator reads the input: the file
+// by line, then MCPFED_SOURCES by line, then variables and flags.
+func sortProblems(probs []error, file string) {
+	rank := func(e error) (int, int) {
+		var p *Problem
+		if !errors.As(e, &p) {
+			return 3, 0
+		}
+		switch {
+		case p.Origin == "":
+			return 2, 0
+		case p.Origin == file:
+			return 0, p.Line
+		case p.Origin == EnvSources:
+			return 1, p.Line
+		}
+		return 2, 0
+	}
+	slices.SortStableFunc(probs, func(a, b error) int {
+		ra, la := rank(a)
+		rb, lb := rank(b)
+		if ra != rb {
+			return ra - rb
+		}
+		return la - lb
+	})
+}

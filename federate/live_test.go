@@ -1,0 +1,426 @@
+package federate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpfed/mcpfed/upstream"
+)
+
+// fakeLive is a LiveSource over a fixed, sorted list of entries, paged by
+// index ("" is 0). It counts fetches and the faults reported to it. A
+// stuck fake answers every page with its first entries and a new cursor:
+// an upstream that never makes progress. An index it did not hand out is
+// a 400, as a registry refuses a cursor it cannot read.
+type fakeLive struct {
+	name     string
+	entries  []*upstream.Entry
+	pageSize int
+	maxPages int
+	stuck    bool
+	// fail, when set, is returned by every fetch.
+	fail error
+
+	fetches atomic.Int64
+	mu      sync.Mutex
+	faults  []error
+}
+
+func newFakeLive(t testing.TB, name string, items ...srv) *fakeLive {
+	t.Helper()
+	doc, err := upstream.Parse(serverList(items...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream.Finalize(doc.Entries, time.Time{})
+	upstream.Seal(name, doc.Entries)
+	slices.SortFunc(doc.Entries, func(a, b *upstream.Entry) int {
+		switch {
+		case a.Key().Less(b.Key()):
+			return -1
+		case b.Key().Less(a.Key()):
+			return 1
+		}
+		return 0
+	})
+	return &fakeLive{name: name, entries: doc.Entries, pageSize: 2, maxPages: 3}
+}
+
+func (f *fakeLive) Name() string            { return f.name }
+func (f *fakeLive) PageSize() int           { return f.pageSize }
+func (f *fakeLive) MaxPagesPerRequest() int { return f.maxPages }
+func (f *fakeLive) Served() bool            { return true }
+
+func (f *fakeLive) ReportFault(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = append(f.faults, err)
+}
+
+func (f *fakeLive) reported() []error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.faults)
+}
+
+func (f *fakeLive) Fetch(_ context.Context, r upstream.Request) (*upstream.Response, error) {
+	f.fetches.Add(1)
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	if r.Op == upstream.OpVersions {
+		var out []*upstream.Entry
+		for _, e := range f.entries {
+			if e.Name == r.Name {
+				out = append(out, e)
+			}
+		}
+		if len(out) == 0 {
+			return nil, upstream.ErrNotFound
+		}
+		return &upstream.Response{Entries: out}, nil
+	}
+	start := 0
+	if r.Cursor != "" {
+		n, err := strconv.Atoi(r.Cursor)
+		if err != nil || n < 0 || n > len(f.entries) && !f.stuck {
+			return nil, &upstream.StatusError{Code: http.StatusBadRequest}
+		}
+		start = n
+	}
+	if f.stuck {
+		return &upstream.Response{Entries: f.entries[:min(f.pageSize, len(f.entries))], NextCursor: strconv.Itoa(start + 1)}, nil
+	}
+	end := min(start+f.pageSize, len(f.entries))
+	resp := &upstream.Response{Entries: f.entries[start:end]}
+	if end < len(f.entries) {
+		resp.NextCursor = strconv.Itoa(end)
+	}
+	return resp, nil
+}
+
+// logRecord is a log record as a test reads it: message, level, attributes
+// and the request mark of the context it was logged with.
+type logRecord struct {
+	level slog.Level
+	msg   string
+	attrs map[string]string
+	mark  string
+}
+
+type markKey struct{}
+
+// recorder is a slog handler that keeps every record.
+type recorder struct {
+	mu      sync.Mutex
+	records []logRecord
+}
+
+func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *recorder) WithGroup(string) slog.Handler            { return r }
+
+func (r *recorder) Handle(ctx context.Context, rec slog.Record) error {
+	lr := logRecord{level: rec.Level, msg: rec.Message, attrs: map[string]string{}}
+	lr.mark, _ = ctx.Value(markKey{}).(string)
+	rec.Attrs(func(a slog.Attr) bool {
+		lr.attrs[a.Key] = a.Value.String()
+		return true
+	})
+	r.mu.Lock()
+	r.records = append(r.records, lr)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) find(msg string) []logRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []logRecord
+	for _, rec := range r.records {
+		if rec.msg == msg {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (r *recorder) atLeast(level slog.Level) []logRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []logRecord
+	for _, rec := range r.records {
+		if rec.level >= level {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// markRequests puts a mark in every request's context (as the request-id
+// middleware does): logs written while serving must carry it.
+func markRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), markKey{}, "req:"+r.URL.RequestURI())))
+	})
+}
+
+// manualClock is a clock the test moves.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// liveItems are n servers io.github.live/sNN, one version each.
+func liveItems(n int) []srv {
+	out := make([]srv, n)
+	for i := range out {
+		out[i] = srv{Name: fmt.Sprintf("io.github.live/s%02d", i), Version: "1.0.0", Description: "live server", Published: "2025-01-01T00:00:00Z"}
+	}
+	return out
+}
+
+// TestLiveWalkWithoutProgress: an upstream whose pages never progress
+// (the same entries, a new cursor each time) costs one request a bounded
+// number of fetches, ends the walk as an upstream fault reported to the
+// source's breaker, and is logged once per interval with a count — not a
+// line per request.
+func TestLiveWalkWithoutProgress(t *testing.T) {
+	t.Parallel()
+	for _, required := range []bool{false, true} {
+		t.Run(fmt.Sprintf("required=%t", required), func(t *testing.T) {
+			t.Parallel()
+			live := newFakeLive(t, "stuck", liveItems(4)...)
+			live.stuck, live.maxPages = true, 5
+			snap := newSource(t, "file", serverList(srv{Name: "io.github.file/one", Version: "1.0.0", Description: "file", Published: "2025-01-01T00:00:00Z"}))
+			rec := &recorder{}
+			clock := &manualClock{now: fixedNow}
+			e := newEnv(t, envOptions{
+				members: []Member{{Live: live, Required: required}, {Source: snap}},
+				logger:  slog.New(rec), clock: clock.Now, wrap: markRequests,
+			})
+			const requests = 20
+			for i := range requests {
+				before := live.fetches.Load()
+				r := e.get(t, "/v0.1/servers?limit=100")
+				if n := live.fetches.Load() - before; n > int64(live.maxPages) {
+					t.Fatalf("request %d: %d upstream fetches, bound %d", i, n, live.maxPages)
+				}
+				if required {
+					if r.status != http.StatusBadGateway {
+						t.Fatalf("status %d, want 502", r.status)
+					}
+					continue
+				}
+				wantPartial(t, "stuck live source", r, "stuck")
+			}
+			if got := len(live.reported()); got != requests {
+				t.Errorf("%d faults reported to the breaker, want one per request (%d)", got, requests)
+			}
+			for _, err := range live.reported() {
+				if !errors.Is(err, ErrNoProgress) {
+					t.Errorf("fault %v, want ErrNoProgress", err)
+				}
+			}
+			lines := rec.find(warnNoProgress)
+			if len(lines) != 1 || lines[0].attrs["occurrences"] != "1" {
+				t.Fatalf("%d warning lines %v, want the first one alone", len(lines), lines)
+			}
+			if !required && len(rec.find("source skipped in answer")) != 1 {
+				t.Errorf("skips logged %d times, want once per interval", len(rec.find("source skipped in answer")))
+			}
+			clock.Advance(DefaultWarnInterval)
+			e.get(t, "/v0.1/servers?limit=100")
+			lines = rec.find(warnNoProgress)
+			if len(lines) != 2 || lines[1].attrs["occurrences"] != strconv.Itoa(requests) {
+				t.Fatalf("after an interval: %v, want a second line counting %d occurrences", lines, requests)
+			}
+			if lines[1].mark == "" {
+				t.Error("the warning was not logged with the request's context")
+			}
+		})
+	}
+}
+
+// TestLivePageBound: one request reads at most MaxPagesPerRequest pages of
+// a live source. A short search filtered locally over a long upstream
+// answers what the pages read hold and a cursor that continues there; the
+// walk finds everything, each request within the bound.
+func TestLivePageBound(t *testing.T) {
+	t.Parallel()
+	items := liveItems(30)
+	items[3].Description = "needle one"
+	items[27].Description = "needle two"
+	live := newFakeLive(t, "api", items...)
+	live.pageSize, live.maxPages = 2, 3
+	rec := &recorder{}
+	e := newEnv(t, envOptions{members: []Member{{Live: live, Required: true}}, logger: slog.New(rec), maxAge: time.Minute})
+
+	var got []key
+	cursor, requests := "", 0
+	for {
+		requests++
+		if requests > 30 {
+			t.Fatal("the walk does not end")
+		}
+		before := live.fetches.Load()
+		v := url.Values{"search": {"ne"}, "limit": {"5"}} // two runes: filtered by mcpfed
+		if cursor != "" {
+			v.Set("cursor", cursor)
+		}
+		r := e.get(t, "/v0.1/servers?"+v.Encode())
+		if n := live.fetches.Load() - before; n > int64(live.maxPages) {
+			t.Fatalf("request %d: %d upstream fetches, bound %d", requests, n, live.maxPages)
+		}
+		wantComplete(t, "bounded page", r)
+		lb := decodeList(t, r)
+		got = append(got, keys(lb.Servers)...)
+		if lb.Metadata.NextCursor == nil {
+			break
+		}
+		cursor = *lb.Metadata.NextCursor
+	}
+	want := []key{{"io.github.live/s03", "1.0.0", "api"}, {"io.github.live/s27", "1.0.0", "api"}}
+	diffKeys(t, got, want)
+	// 15 upstream pages, 3 a request, each re-reading none it had read.
+	if requests != 5 {
+		t.Errorf("%d requests, want 5", requests)
+	}
+	if len(live.reported()) != 0 {
+		t.Errorf("the bound is not an upstream fault: %v", live.reported())
+	}
+	if n := len(rec.find(warnPageBound)); n != 1 {
+		t.Errorf("page bound warned %d times, want once per interval", n)
+	}
+}
+
+// TestLivePageBoundMerges: a page cut short by one live source's bound
+// holds no entry of another source past the point the live source was read
+// to, so the merged walk still equals the reference.
+func TestLivePageBoundMerges(t *testing.T) {
+	t.Parallel()
+	live := newFakeLive(t, "api", liveItems(12)...)
+	live.pageSize, live.maxPages = 2, 1
+	var fileItems []srv
+	for i := range 12 {
+		fileItems = append(fileItems, srv{Name: fmt.Sprintf("io.github.live/s%02d", i), Version: "2.0.0", Description: "file copy", Published: "2025-01-01T00:00:00Z"})
+		fileItems = append(fileItems, srv{Name: fmt.Sprintf("io.github.live/s%02da", i), Version: "1.0.0", Description: "file only", Published: "2025-01-01T00:00:00Z"})
+	}
+	file := newSource(t, "file", serverList(fileItems...))
+	e := newEnv(t, envOptions{members: []Member{{Live: live}, {Source: file}}, maxAge: time.Minute})
+	var want []key
+	for i := range 12 {
+		want = append(want, key{fmt.Sprintf("io.github.live/s%02d", i), "1.0.0", "api"}, key{fmt.Sprintf("io.github.live/s%02da", i), "1.0.0", "file"})
+	}
+	var got []key
+	cursor := ""
+	for page := 0; ; page++ {
+		if page > 50 {
+			t.Fatal("the walk does not end")
+		}
+		p := "/v0.1/servers?limit=4"
+		if cursor != "" {
+			p += "&cursor=" + url.QueryEscape(cursor)
+		}
+		r := e.get(t, p)
+		wantComplete(t, "merged page", r)
+		lb := decodeList(t, r)
+		got = append(got, keys(lb.Servers)...)
+		if lb.Metadata.NextCursor == nil {
+			break
+		}
+		cursor = *lb.Metadata.NextCursor
+	}
+	diffKeys(t, got, want)
+}
+
+// TestUpstreamRefusesCursor: a client cursor whose upstream position the
+// upstream refuses (4xx) is the client's to fix: a 400 problem and no
+// ERROR log, whether or not the source is required — never a 502.
+func TestUpstreamRefusesCursor(t *testing.T) {
+	t.Parallel()
+	for _, required := range []bool{false, true} {
+		t.Run(fmt.Sprintf("required=%t", required), func(t *testing.T) {
+			t.Parallel()
+			live := newFakeLive(t, "api", liveItems(6)...)
+			rec := &recorder{}
+			e := newEnv(t, envOptions{members: []Member{{Live: live, Required: required}}, logger: slog.New(rec)})
+			fp := Query{}.fingerprint("")
+			for _, pos := range []string{"999", "not-an-index"} {
+				c := encodeCursor(cursor{Q: fp, Name: "io.github.live/s00", Version: "1.0.0", Owner: "api",
+					Live: []liveCursor{{Source: "api", Upstream: pos}}})
+				r := e.get(t, "/v0.1/servers?cursor="+url.QueryEscape(c))
+				if r.status != http.StatusBadRequest {
+					t.Fatalf("position %q: status %d, want 400: %s", pos, r.status, r.body)
+				}
+			}
+			if errs := rec.atLeast(slog.LevelError); len(errs) != 0 {
+				t.Errorf("ERROR logged for a client's cursor: %v", errs)
+			}
+			if len(live.reported()) != 0 {
+				t.Errorf("a refused cursor counted as an upstream fault: %v", live.reported())
+			}
+		})
+	}
+}
+
+// TestProblemsNameSourcesOnly: a failed required source is named in the
+// 502, its cause (upstream URL, dial error) is not; the log has the cause,
+// with the request's context.
+func TestProblemsNameSourcesOnly(t *testing.T) {
+	t.Parallel()
+	const cause = `Get "http://10.9.8.7:8443/internal/v0.1/servers": dial tcp 10.9.8.7:8443: connect: connection refused`
+	live := newFakeLive(t, "official", liveItems(2)...)
+	live.fail = errors.New(cause)
+	optional := newFakeLive(t, "optional", liveItems(2)...)
+	optional.fail = errors.New(cause)
+	rec := &recorder{}
+	e := newEnv(t, envOptions{members: []Member{{Live: optional}, {Live: live, Required: true}}, logger: slog.New(rec), wrap: markRequests})
+	for _, p := range []string{"/v0.1/servers", "/v0.1/servers/io.github.live%2Fs00/versions", "/v0.1/servers/io.github.live%2Fs00/versions/latest"} {
+		r := e.get(t, p)
+		if r.status != http.StatusBadGateway {
+			t.Fatalf("%s: status %d, want 502", p, r.status)
+		}
+		body := string(r.body)
+		if strings.Contains(body, "10.9.8.7") || strings.Contains(body, "dial") || !strings.Contains(body, `\"official\"`) {
+			t.Errorf("%s: problem %s, want the source named and no cause", p, body)
+		}
+	}
+	failed := rec.find("request failed")
+	if len(failed) != 3 {
+		t.Fatalf("%d request failures logged, want 3", len(failed))
+	}
+	for _, f := range failed {
+		if !strings.Contains(f.attrs["error"], "10.9.8.7") || !strings.HasPrefix(f.mark, "req:") {
+			t.Errorf("log record %+v: want the cause, logged with the request's context", f)
+		}
+	}
+	for _, s := range rec.find("source skipped in answer") {
+		if !strings.HasPrefix(s.mark, "req:") {
+			t.Errorf("skip logged without the request's context: %+v", s)
+		}
+	}
+}

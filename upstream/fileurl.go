@@ -1,0 +1,125 @@
+package upstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/mcpfed/mcpfed/credential"
+)
+
+// readURL fetches with a conditional GET; a 304 means unchanged. Errors
+// name the URL redacted: never its user information or query.
+func (s *FileSource) readURL(ctx context.Context, rawURL string) (*Document, string, error) {
+	where := s.where
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch %s: invalid URL", where)
+	}
+	req.Header.Set("Accept", "application/json")
+	if err := s.authorize(req); err != nil {
+		return nil, "", err
+	}
+	if s.Snapshot() != nil {
+		if s.etag != "" {
+			req.Header.Set("If-None-Match", s.etag)
+		}
+		if s.modified != "" {
+			req.Header.Set("If-Modified-Since", s.modified)
+		}
+	}
+	resp, err := s.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch %s: %w", where, redactURLError(err))
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified && s.Snapshot() != nil:
+		return nil, s.stamp, nil
+	case resp.StatusCode != http.StatusOK:
+		return nil, "", fmt.Errorf("fetch %s: HTTP %s", where, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, s.opts.MaxBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch %s: %w", where, redactURLError(err))
+	}
+	if int64(len(data)) > s.opts.MaxBytes {
+		return nil, "", fmt.Errorf("fetch %s: body exceeds the limit of %d bytes: %w", where, s.opts.MaxBytes, ErrTooLarge)
+	}
+	sum := sha256.Sum256(data)
+	stamp := hex.EncodeToString(sum[:])
+	etag, modified := resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
+	if s.unchanged(stamp) {
+		s.etag, s.modified = etag, modified
+		return nil, stamp, nil
+	}
+	doc, err := Parse(data)
+	if err != nil {
+		return nil, stamp, err // Load names the URL
+	}
+	if t, err := http.ParseTime(modified); err == nil {
+		doc.DateIfUndated(t) // the data's own date, the same for every replica
+	}
+	s.etag, s.modified = etag, modified
+	return doc, stamp, nil
+}
+
+// authorize sets the configured credentials, read afresh (a rotated
+// Secret takes effect at the next fetch).
+func (s *FileSource) authorize(req *http.Request) error {
+	switch {
+	case s.opts.TokenFile != "":
+		token, err := credential.ReadFile(s.opts.TokenFile)
+		if err != nil {
+			return fmt.Errorf("tokenFile: %w", err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	case s.opts.UsernameFile != "":
+		user, err := credential.ReadFile(s.opts.UsernameFile)
+		if err != nil {
+			return fmt.Errorf("usernameFile: %w", err)
+		}
+		pass, err := credential.ReadFile(s.opts.PasswordFile)
+		if err != nil {
+			return fmt.Errorf("passwordFile: %w", err)
+		}
+		req.SetBasicAuth(user, pass)
+	}
+	return nil
+}
+
+// stayOnHost returns a copy of c that refuses to follow a redirect to
+// another scheme or host than base's, so credentials go to the configured
+// host only.
+func stayOnHost(c *http.Client, base *url.URL) *http.Client {
+	cp := *c
+	next := c.CheckRedirect
+	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != base.Host || req.URL.Scheme != base.Scheme {
+			return fmt.Errorf("redirect to %s refused: credentials are sent to %s only", req.URL.Host, base.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &cp
+}
+
+// redactURLError rewrites the URL net/http puts in its errors (user
+// name and query included) to its redacted form.
+func redactURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, credential.RedactURL(ue.URL), ue.Err)
+	}
+	return err
+}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package upstream
+
+const nonblock = 0
