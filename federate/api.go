@@ -255,7 +255,7 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 		return
 	}
 	switch {
-	case len(tail) == 0 || (len(tail) == 1 && tail[0] == ""):
+	case len(tail) == 0:
 		route := label + "/servers/{serverName}/versions"
 		metrics.SetRoute(r, route)
 		key := fmt.Sprintf("versions|%s|%q|%t|%s", view.name(), name, includeDeleted, a.o.Engine.Revision())
@@ -266,7 +266,9 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 			}
 			return newAnswer("application/json", encodeList(entries, ""), rep), nil
 		})
-	case len(tail) == 1:
+	case len(tail) == 1 && tail[0] != "":
+		// ".../versions/" (empty version) is no route, as in the official
+		// registry; neither is a version with a slash.
 		route := label + "/servers/{serverName}/versions/{version}"
 		metrics.SetRoute(r, route)
 		version, err := unescape(tail[0])
@@ -324,9 +326,8 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	var re reportedError
 	if errors.As(err, &re) && !re.rep.Complete() {
-		rep := re.rep
 		w.Header().Set(HeaderComplete, "false")
-		w.Header().Set(HeaderFailedSources, rep.FailedHeader())
+		setReport(w.Header(), re.rep)
 		if a.resp.partial != nil {
 			a.resp.partial(metrics.Route(r))
 		}
@@ -381,7 +382,7 @@ func cors(next http.Handler) http.Handler {
 		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", "+HeaderStaleSources+", X-Request-Id")
+		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", "+HeaderDroppedSources+", "+HeaderStaleSources+", X-Request-Id")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")

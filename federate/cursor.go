@@ -60,6 +60,10 @@ type liveCursor struct {
 	Used     int    `json:"u,omitempty"`
 	// Done marks a source whose listing is exhausted.
 	Done bool `json:"d,omitempty"`
+	// Behind marks a position the walk left behind while the source could
+	// not answer: the cursor's key is past it, so entries up to the key
+	// are passed over there, not taken for entries out of order.
+	Behind bool `json:"b,omitempty"`
 }
 
 func (c cursor) key() upstream.Key { return upstream.Key{Name: c.Name, Version: c.Version} }

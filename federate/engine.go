@@ -3,10 +3,13 @@ package federate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/upstream"
@@ -37,6 +40,18 @@ type LiveSource interface {
 	// Served reports whether the upstream has answered at least once
 	// (readiness of a required live source).
 	Served() bool
+	// Index returns the source's local index of its upstream's full list
+	// when list queries must be answered from it (an upstream that lists
+	// in another order than bytes), or nil, nil while they are forwarded
+	// page by page. It may block for a first build, within ctx.
+	Index(ctx context.Context) (*upstream.Index, error)
+	// ReportDisorder tells the source that a walk met entries out of byte
+	// order (with order auto it switches to its index).
+	ReportDisorder()
+	// OrderMode says how list queries are served now ("bytes": forwarded,
+	// "index": from Index), without blocking. It is part of Revision: an
+	// answer cached before a switch is not served after it.
+	OrderMode() string
 }
 
 // Member is a source as the engine sees it: a snapshot source or a live
@@ -70,6 +85,7 @@ type Engine struct {
 	reservations *filter.Reservations
 	observeMerge func(time.Duration)
 	outOfOrder   func(source string, n int)
+	dropped      func(source, reason string, n int)
 	timeout      time.Duration
 	clock        func() time.Time
 	logger       *slog.Logger
@@ -85,6 +101,11 @@ type EngineOptions struct {
 	ObserveMerge func(time.Duration)
 	// OutOfOrder is told of entries a live source sent out of order; may be nil.
 	OutOfOrder func(source string, n int)
+	// Dropped is told, for every answer, of the entries a source had that
+	// the answer leaves out, and why (DropOutOfOrder, DropInvalid,
+	// DropOverBound): a metric and the sources endpoint show them. The same
+	// upstream record counts once per answer that lacks it. May be nil.
+	Dropped func(source, reason string, n int)
 	// RequestTimeout bounds the whole fan-out of one request (default 10s).
 	RequestTimeout time.Duration
 	// CursorKeys authenticate list cursors (HMAC-SHA256): the first signs,
@@ -128,7 +149,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	}
 	return &Engine{
 		members: o.Members, reservations: o.Reservations, observeMerge: o.ObserveMerge,
-		outOfOrder: o.OutOfOrder, timeout: o.RequestTimeout, clock: o.Clock, logger: o.Logger,
+		outOfOrder: o.OutOfOrder, dropped: o.Dropped, timeout: o.RequestTimeout, clock: o.Clock, logger: o.Logger,
 		cursors: codec, warnings: newWarnings(o.Logger, o.Clock, o.WarnInterval),
 	}, nil
 }
@@ -137,18 +158,24 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 // have all failed.
 var errNoData = errors.New("no data to serve")
 
-// Report says which sources could not take part in an answer, and which
-// answered from stale cache.
+// Report says which sources could not take part in an answer, which left
+// entries out of it, and which answered from stale cache.
 type Report struct {
 	Failed []string
 	Stale  []string
+	// Dropped are sources that took part but whose answer lacks entries
+	// they had: out of byte order, invalid upstream records, over a bound.
+	Dropped []string
 }
 
-// Complete reports whether every source took part.
-func (r Report) Complete() bool { return len(r.Failed) == 0 }
+// Complete reports whether every source took part with everything it had.
+func (r Report) Complete() bool { return len(r.Failed) == 0 && len(r.Dropped) == 0 }
 
 // FailedHeader formats the failed sources for the response header.
 func (r Report) FailedHeader() string { return joinSorted(r.Failed) }
+
+// DroppedHeader formats the sources that left entries out for the response header.
+func (r Report) DroppedHeader() string { return joinSorted(r.Dropped) }
 
 // StaleHeader formats the stale sources for the response header.
 func (r Report) StaleHeader() string { return joinSorted(r.Stale) }
@@ -159,6 +186,39 @@ func joinSorted(names []string) string {
 
 func (r *Report) fail(name string)  { r.Failed = append(r.Failed, name) }
 func (r *Report) stale(name string) { r.Stale = append(r.Stale, name) }
+func (r *Report) drop(name string)  { r.Dropped = append(r.Dropped, name) }
+
+// Why a source's entries were left out of an answer (EngineOptions.Dropped).
+const (
+	// DropOutOfOrder: a live upstream listed entries out of byte order;
+	// a forwarded walk cannot place them.
+	DropOutOfOrder = "out_of_order"
+	// DropInvalid: the upstream sent records that fail validation.
+	DropInvalid = "invalid"
+	// DropOverBound: an upstream page longer than mcpfed can keep a
+	// position in (maxUpstreamPage entries).
+	DropOverBound = "over_bound"
+)
+
+// dropReason maps an upstream DropReason to a reason label.
+func dropReason(upstreamReason string) string {
+	if upstreamReason == "" || upstreamReason == upstream.DropInvalid {
+		return DropInvalid
+	}
+	return "other" // a metric label: never an open-ended text
+}
+
+// noteDropped reports n entries of source left out of an answer: the
+// answer is incomplete, the hook counts them.
+func (e *Engine) noteDropped(rep *Report, source, reason string, n int) {
+	if n <= 0 {
+		return
+	}
+	rep.drop(source)
+	if e.dropped != nil {
+		e.dropped(source, reason, n)
+	}
+}
 
 // Page is one page of a list answer.
 type Page struct {
@@ -169,14 +229,24 @@ type Page struct {
 
 // bound is a member for one request: a snapshot source with the snapshot it
 // answers from (so a request sees each source at one revision even if it
-// reloads meanwhile), or a live source.
+// reloads meanwhile), or a live source. A live source that answers list
+// queries from its index has the index's snapshot too (indexed): the merge
+// reads it as any snapshot.
 type bound struct {
 	name     string
 	rank     int // priority: the member's index
 	snap     *upstream.Snapshot
 	live     LiveSource
 	required bool
+	indexed  bool
+	// indexErr is a live source whose index could not be had: it takes no
+	// part in the list answer.
+	indexErr error
 }
+
+// forwarded reports a live source whose list pages are read from the
+// upstream in this request.
+func (b bound) forwarded() bool { return b.live != nil && !b.indexed && b.indexErr == nil }
 
 // bind takes each snapshot member's snapshot once. A snapshot member
 // without one has failed: a required one fails the request, others are
@@ -202,8 +272,10 @@ func (e *Engine) bind() ([]bound, Report, error) {
 }
 
 // Revision identifies the data of the snapshot members: it changes when any
-// of them reloads. Live members do not take part (response caches expire
-// their answers by time).
+// of them reloads. Of live members only how they serve lists takes part
+// (response caches expire their answers by time): answers given while a
+// source was forwarded, before it switched to its index, may lack entries
+// the index has.
 func (e *Engine) Revision() string {
 	var b strings.Builder
 	for _, m := range e.members {
@@ -211,8 +283,10 @@ func (e *Engine) Revision() string {
 			if s := m.Source.Snapshot(); s != nil {
 				b.WriteString(s.Revision)
 			}
-			b.WriteByte(',')
+		} else {
+			b.WriteString(m.Live.OrderMode())
 		}
+		b.WriteByte(',')
 	}
 	return b.String()
 }
@@ -240,6 +314,9 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
+	if err := e.bindIndexes(ctx, srcs, &rep); err != nil {
+		return nil, err
+	}
 	m := newMerge(e, srcs, q, view, after, &rep)
 	entries, next, err := m.page(ctx, q.Limit)
 	if err != nil {
@@ -324,4 +401,55 @@ func (e *Engine) logSkip(ctx context.Context, source string, err error) {
 		return
 	}
 	e.warnings.warn(ctx, source, "source skipped in answer", 1, "error", err)
+}
+
+// bindIndexes asks every live member for its list index, at once (a first
+// build waits for a crawl). A member with an index answers from its
+// snapshot, sought by key: its upstream position in the cursor is ignored,
+// since the index is in mcpfed's order. An index that cannot be had fails
+// the member: the request if it is required, else the answer is partial.
+// A stale index makes the answer stale, one that lacks records incomplete.
+func (e *Engine) bindIndexes(ctx context.Context, srcs []bound, rep *Report) error {
+	type result struct {
+		idx *upstream.Index
+		err error
+	}
+	if !slices.ContainsFunc(srcs, func(b bound) bool { return b.live != nil }) {
+		return nil
+	}
+	results := make([]result, len(srcs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, b := range srcs {
+		if b.live == nil {
+			continue
+		}
+		g.Go(func() error {
+			idx, err := b.live.Index(gctx)
+			if err != nil {
+				err = fmt.Errorf("list index of %s: %w", b.name, err)
+				if b.required {
+					return requiredFailed(b.name, err) // abort: cancels the others
+				}
+			}
+			results[i] = result{idx, err}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for i := range srcs {
+		b, r := &srcs[i], results[i]
+		switch {
+		case r.err != nil:
+			b.indexErr = r.err
+		case r.idx != nil && r.idx.Snapshot != nil:
+			b.snap, b.indexed = r.idx.Snapshot, true
+			if r.idx.Stale {
+				rep.stale(b.name)
+			}
+			e.noteDropped(rep, b.name, dropReason(r.idx.DropReason), r.idx.Dropped)
+		}
+	}
+	return nil
 }

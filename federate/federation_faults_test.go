@@ -532,8 +532,10 @@ func TestUpstreamFaults(t *testing.T) {
 	}
 }
 
-// TestOutOfOrderUpstream: entries an upstream sends out of order are
-// dropped and reported to the OutOfOrder hook; the answer stays sorted.
+// TestOutOfOrderUpstream: with order bytes, entries an upstream sends out
+// of order are dropped and reported to the OutOfOrder and Dropped hooks;
+// the answers that drop them say so (incomplete, the source named,
+// no-store) and are not cached; the walk stays sorted.
 // A versions answer in the wrong order is put back in order.
 func TestOutOfOrderUpstream(t *testing.T) {
 	t.Parallel()
@@ -542,14 +544,22 @@ func TestOutOfOrderUpstream(t *testing.T) {
 	bad.Generate(15, 3, 20)
 	good.Generate(10, 2, 21)
 	bad.Inject(upstreamtest.Fault{OutOfOrder: true})
-	var reported atomic.Int64
+	var reported, dropped atomic.Int64
+	badLive := newLive(t, "bad", bad, func(o *remote.LiveOptions) { o.Order = remote.OrderBytes })
 	e := newFedEnv(t, fedOptions{
-		members: []Member{{Live: newLive(t, "bad", bad, nil)}, {Live: newLive(t, "good", good, nil)}},
+		members:       []Member{{Live: badLive}, {Live: newLive(t, "good", good, nil)}},
+		responseCache: ResponseCacheOptions{MaxEntries: 100, TTL: time.Minute},
 		outOfOrder: func(source string, n int) {
 			if source != "bad" {
 				t.Errorf("OutOfOrder(%q, %d): good is in order", source, n)
 			}
 			reported.Add(int64(n))
+		},
+		dropped: func(source, reason string, n int) {
+			if source != "bad" || reason != DropOutOfOrder {
+				t.Errorf("Dropped(%q, %q, %d): want bad, %s", source, reason, n, DropOutOfOrder)
+			}
+			dropped.Add(int64(n))
 		},
 	})
 	for _, limit := range []int{7, 100} {
@@ -568,8 +578,25 @@ func TestOutOfOrderUpstream(t *testing.T) {
 			}
 		}
 	}
-	if reported.Load() == 0 {
-		t.Error("the OutOfOrder hook was never called")
+	if reported.Load() == 0 || dropped.Load() != reported.Load() {
+		t.Errorf("OutOfOrder hook told of %d entries, Dropped of %d: want the same, not 0", reported.Load(), dropped.Load())
+	}
+	if badLive.OrderMode() != remote.OrderModeBytes {
+		t.Error("order bytes switched to the index")
+	}
+	// The first page meets the reversed pages: it is incomplete, and asked
+	// again it is computed again (the hook counts again), never cached.
+	for range 2 {
+		before := dropped.Load()
+		r := e.get(t, "/v0.1/servers?limit=100&include_deleted=true")
+		if r.header.Get(HeaderComplete) != "false" || r.header.Get(HeaderDroppedSources) != "bad" ||
+			r.header.Get("Cache-Control") != "no-store" || r.header.Get(HeaderFailedSources) != "" {
+			t.Errorf("page with entries dropped: %s=%q %s=%q %s=%q Cache-Control=%q", HeaderComplete, r.header.Get(HeaderComplete),
+				HeaderDroppedSources, r.header.Get(HeaderDroppedSources), HeaderFailedSources, r.header.Get(HeaderFailedSources), r.header.Get("Cache-Control"))
+		}
+		if dropped.Load() == before {
+			t.Error("an answer with entries dropped was served from the response cache")
+		}
 	}
 
 	// Versions come newest publication first whatever order the upstream used.

@@ -102,6 +102,7 @@ type fedOptions struct {
 	reservations  map[string][]string
 	responseCache ResponseCacheOptions
 	outOfOrder    func(source string, n int)
+	dropped       func(source, reason string, n int)
 	timeout       time.Duration
 	clock         func() time.Time
 }
@@ -123,7 +124,7 @@ func newFedEnv(t *testing.T, o fedOptions) *env {
 		o.timeout = 5 * time.Second
 	}
 	eng := mustEngine(t, EngineOptions{
-		Members: o.members, Reservations: res, OutOfOrder: o.outOfOrder,
+		Members: o.members, Reservations: res, OutOfOrder: o.outOfOrder, Dropped: o.dropped,
 		RequestTimeout: o.timeout, Clock: o.clock,
 	})
 	api, err := NewAPI(APIOptions{Engine: eng, MaxAge: time.Minute, ResponseCache: o.responseCache, Clock: o.clock})

@@ -73,30 +73,50 @@ type liveStream struct {
 	pageCursor string // upstream cursor of the current page ("" = first)
 	resumed    bool   // pageCursor came from the client's cursor
 	skip       int    // entries of the page consumed by earlier requests
-	fetched    bool
-	page       []*upstream.Entry
-	i          int
-	next       string // upstream cursor of the page after this one
-	done       bool
-	err        error
-	stale      bool
+	behind     bool   // the walk went on without the source: it has not caught up with the cursor's key yet (liveCursor.Behind)
+	// fresh: the current page was reached by following a next cursor, in
+	// this request or (resumed at its start) an earlier one. In byte order
+	// no entry of such a page is before the cursor's key; one that is is
+	// out of order.
+	fresh   bool
+	fetched bool
+	page    []*upstream.Entry
+	i       int
+	next    string // upstream cursor of the page after this one
+	done    bool
+	err     error
+	stale   bool
 
-	pages    int          // pages fetched in this request
-	maxPages int          // the source's per-request bound
-	seen     upstream.Key // highest key fetched in this request
-	hasSeen  bool
+	pages        int          // pages fetched in this request
+	maxPages     int          // the source's per-request bound
+	seen         upstream.Key // highest key fetched in this request
+	hasSeen      bool
+	fetchedPages [][]*upstream.Entry // this request's pages, for the progress check of an upstream out of order
 
 	cursors map[string]bool // upstream cursors followed in this walk
 	names   map[string]bool // names yielded in this request
 	last    *upstream.Entry // last entry yielded, for the order check
+
+	// What this request's answer lacks from the source (see account).
+	prevLast     *upstream.Entry // last entry of the page before this one, in this request
+	pageDisorder bool            // the current page is out of byte order
+	disorder     bool            // some page of this request was
+	orderDrops   int             // entries passed over because they came out of order
+	lost         int             // records the upstream sent that are not in its pages (Response.Dropped)
+	lostReason   string
+	overBound    int // entries past maxUpstreamPage in one page
 }
 
 func newLiveStream(e *Engine, b bound, q Query, after cursor) *liveStream {
 	s := &liveStream{engine: e, name: b.name, src: b.live, required: b.required, q: q, after: after.key(),
 		maxPages: max(b.live.MaxPagesPerRequest(), 1), cursors: map[string]bool{}, names: map[string]bool{}}
 	if lc, ok := after.liveFor(b.name); ok {
-		s.pageCursor, s.skip, s.done = lc.Upstream, lc.Used, lc.Done
+		s.pageCursor, s.skip, s.done, s.behind = lc.Upstream, lc.Used, lc.Done, lc.Behind
 		s.resumed = lc.Upstream != ""
+		// Nothing of the page was consumed: the walk reached it by a next
+		// cursor, or stopped before its first entry. Either way the cursor's
+		// key is before all of it, unless the walk went on without the source.
+		s.fresh = lc.Used == 0 && !lc.Behind
 	}
 	s.cursors[s.pageCursor] = true
 	return s
@@ -106,7 +126,9 @@ func (s *liveStream) source() string { return s.name }
 
 // peek returns the next entry of the source, fetching pages as needed.
 // Entries at or before the cursor's key are skipped (a page re-read after a
-// resume); entries that go backwards are out of order: counted and dropped.
+// resume); entries that go backwards are out of order: counted and dropped,
+// as are entries before the key on a page that cannot hold them (a fresh
+// page, or one out of order itself).
 func (s *liveStream) peek(ctx context.Context) (*upstream.Entry, error) {
 	for {
 		if s.err != nil {
@@ -121,20 +143,23 @@ func (s *liveStream) peek(ctx context.Context) (*upstream.Entry, error) {
 				return nil, err
 			}
 		}
-		dropped := 0
 		for ; s.i < len(s.page); s.i++ {
 			e := s.page[s.i]
 			if s.after.Name != "" && !s.after.Less(e.Key()) {
+				// Equal to the key is fine anywhere: another source served
+				// the same key (ties go to priority), this one was next.
+				if (s.fresh || s.pageDisorder) && e.Key().Less(s.after) {
+					s.orderDrops++
+				}
 				continue
 			}
 			if s.last != nil && !s.last.Key().Less(e.Key()) {
-				dropped++
+				s.orderDrops++
 				continue
 			}
-			s.reportOutOfOrder(ctx, dropped)
+			s.behind = false // caught up with the walk
 			return e, nil
 		}
-		s.reportOutOfOrder(ctx, dropped)
 		if s.next == "" {
 			s.done = true
 			return nil, nil
@@ -150,7 +175,7 @@ func (s *liveStream) peek(ctx context.Context) (*upstream.Entry, error) {
 			return nil, errPageBound
 		}
 		s.cursors[s.next] = true
-		s.pageCursor, s.skip, s.fetched, s.resumed = s.next, 0, false, false
+		s.pageCursor, s.skip, s.fetched, s.resumed, s.fresh = s.next, 0, false, false, !s.behind
 	}
 }
 
@@ -161,14 +186,23 @@ func (s *liveStream) fault(ctx context.Context, err error) error {
 	return err
 }
 
-func (s *liveStream) reportOutOfOrder(ctx context.Context, n int) {
-	if n == 0 {
-		return
+// account reports what the answer lacks from the source. Entries out of
+// byte order make it incomplete even when none was passed over in this
+// request: a walk over such an upstream misses entries on other pages.
+// The source is told (with order auto, it answers from its index next).
+func (s *liveStream) account(ctx context.Context, rep *Report) {
+	e := s.engine
+	if s.disorder || s.orderDrops > 0 {
+		s.src.ReportDisorder()
+		e.warnings.warn(ctx, s.name, warnOutOfOrder, max(s.orderDrops, 1))
+		rep.drop(s.name)
+		e.noteDropped(rep, s.name, DropOutOfOrder, s.orderDrops)
+		if e.outOfOrder != nil && s.orderDrops > 0 {
+			e.outOfOrder(s.name, s.orderDrops)
+		}
 	}
-	s.engine.warnings.warn(ctx, s.name, warnOutOfOrder, n)
-	if s.engine.outOfOrder != nil {
-		s.engine.outOfOrder(s.name, n)
-	}
+	e.noteDropped(rep, s.name, dropReason(s.lostReason), s.lost)
+	e.noteDropped(rep, s.name, DropOverBound, s.overBound)
 }
 
 func (s *liveStream) fetch(ctx context.Context) error {
@@ -199,12 +233,29 @@ func (s *liveStream) fetch(ctx context.Context) error {
 		return s.fault(ctx, fmt.Errorf("%w: %s handed a next cursor with a page of %d entries, none after %s %s",
 			ErrNoProgress, s.name, len(resp.Entries), s.seen.Name, s.seen.Version))
 	}
-	for _, e := range resp.Entries {
+	entries := resp.Entries
+	if len(entries) > maxUpstreamPage {
+		// A position past it could not go into a cursor (decode refuses it).
+		s.overBound += len(entries) - maxUpstreamPage
+		entries = entries[:maxUpstreamPage]
+	}
+	if resp.Dropped > 0 {
+		s.lost += resp.Dropped
+		s.lostReason = resp.DropReason
+	}
+	s.pageDisorder = !inByteOrder(entries) ||
+		s.prevLast != nil && len(entries) > 0 && !s.prevLast.Key().Less(entries[0].Key())
+	s.disorder = s.disorder || s.pageDisorder
+	if len(entries) > 0 {
+		s.prevLast = entries[len(entries)-1]
+	}
+	for _, e := range entries {
 		if !s.hasSeen || s.seen.Less(e.Key()) {
 			s.seen, s.hasSeen = e.Key(), true
 		}
 	}
-	s.fetched, s.page, s.next = true, resp.Entries, resp.NextCursor
+	s.fetchedPages = append(s.fetchedPages, entries)
+	s.fetched, s.page, s.next = true, entries, resp.NextCursor
 	s.i = min(s.skip, len(s.page))
 	// The page may have changed since the count was taken (a record removed
 	// upstream, a page cache refill): never skip an entry past the last key
@@ -217,14 +268,38 @@ func (s *liveStream) fetch(ctx context.Context) error {
 }
 
 // progresses reports whether a page holds an entry past every entry this
-// request has fetched from the source.
+// request has fetched from the source or (an upstream that lists out of
+// byte order) any entry this request has not fetched yet.
 func (s *liveStream) progresses(entries []*upstream.Entry) bool {
 	for _, e := range entries {
 		if !s.hasSeen || s.seen.Less(e.Key()) {
 			return true
 		}
 	}
+	// Out of order, or stuck: the slow check, bounded by the request's pages.
+	seen := map[upstream.Key]bool{}
+	for _, p := range s.fetchedPages {
+		for _, e := range p {
+			seen[e.Key()] = true
+		}
+	}
+	for _, e := range entries {
+		if !seen[e.Key()] {
+			return true
+		}
+	}
 	return false
+}
+
+// inByteOrder reports whether entries ascend strictly by (name, version)
+// bytes, as mcpfed lists them.
+func inByteOrder(entries []*upstream.Entry) bool {
+	for i := 1; i < len(entries); i++ {
+		if !entries[i-1].Key().Less(entries[i].Key()) {
+			return false
+		}
+	}
+	return true
 }
 
 // refused reports an upstream answer that refuses the request itself (a
@@ -266,7 +341,7 @@ func (s *liveStream) holds(name string) bool {
 
 // position is where the next request continues.
 func (s *liveStream) position() liveCursor {
-	lc := liveCursor{Source: s.name, Upstream: s.pageCursor, Used: s.i}
+	lc := liveCursor{Source: s.name, Upstream: s.pageCursor, Used: s.i, Behind: s.behind}
 	switch {
 	case s.done:
 		lc = liveCursor{Source: s.name, Done: true}

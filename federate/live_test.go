@@ -31,10 +31,16 @@ type fakeLive struct {
 	stuck    bool
 	// fail, when set, is returned by every fetch.
 	fail error
+	// lost is every answer's Response.Dropped (invalid records skipped).
+	lost int
+	// index and indexErr are what Index returns (nil, nil: forwarded).
+	index    *upstream.Index
+	indexErr error
 
-	fetches atomic.Int64
-	mu      sync.Mutex
-	faults  []error
+	fetches   atomic.Int64
+	disorders atomic.Int64 // ReportDisorder calls
+	mu        sync.Mutex
+	faults    []error
 }
 
 func newFakeLive(t testing.TB, name string, items ...srv) *fakeLive {
@@ -61,6 +67,16 @@ func (f *fakeLive) Name() string            { return f.name }
 func (f *fakeLive) PageSize() int           { return f.pageSize }
 func (f *fakeLive) MaxPagesPerRequest() int { return f.maxPages }
 func (f *fakeLive) Served() bool            { return true }
+func (f *fakeLive) ReportDisorder()         { f.disorders.Add(1) }
+
+func (f *fakeLive) OrderMode() string {
+	if f.index != nil {
+		return "index"
+	}
+	return "bytes"
+}
+
+func (f *fakeLive) Index(context.Context) (*upstream.Index, error) { return f.index, f.indexErr }
 
 func (f *fakeLive) ReportFault(err error) {
 	f.mu.Lock()
@@ -89,7 +105,7 @@ func (f *fakeLive) Fetch(_ context.Context, r upstream.Request) (*upstream.Respo
 		if len(out) == 0 {
 			return nil, upstream.ErrNotFound
 		}
-		return &upstream.Response{Entries: out}, nil
+		return f.withLost(&upstream.Response{Entries: out}), nil
 	}
 	start := 0
 	if r.Cursor != "" {
@@ -107,7 +123,14 @@ func (f *fakeLive) Fetch(_ context.Context, r upstream.Request) (*upstream.Respo
 	if end < len(f.entries) {
 		resp.NextCursor = strconv.Itoa(end)
 	}
-	return resp, nil
+	return f.withLost(resp), nil
+}
+
+func (f *fakeLive) withLost(r *upstream.Response) *upstream.Response {
+	if f.lost > 0 {
+		r.Dropped, r.DropReason = f.lost, upstream.DropInvalid
+	}
+	return r
 }
 
 // logRecord is a log record as a test reads it: message, level, attributes

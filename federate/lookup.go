@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -68,6 +69,7 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 			if answers[i].Stale {
 				rep.stale(b.name)
 			}
+			e.noteDropped(&rep, b.name, dropReason(answers[i].DropReason), answers[i].Dropped)
 			return newestFirst(answers[i].Entries), rep, nil
 		case errs[i] == nil || errors.Is(errs[i], upstream.ErrNotFound):
 			// Not held here: the next source may own it.
@@ -80,17 +82,28 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 }
 
 // newestFirst puts a live source's versions in the order the API promises
-// (newest publication first) whatever order the upstream sent; equal times
-// keep the upstream's order. The entries are shared with the page cache,
-// so a copy is sorted.
+// whatever order the upstream sent them in: newest publication first, as a
+// snapshot orders them (equal times: higher version first, then version
+// bytes), so the answer never depends on the upstream's order. The entries
+// are shared with the page cache, so a copy is sorted.
 func newestFirst(entries []*upstream.Entry) []*upstream.Entry {
-	byRecency := func(a, b *upstream.Entry) int { return b.PublishedAt.Compare(a.PublishedAt) }
 	if slices.IsSortedFunc(entries, byRecency) {
 		return entries
 	}
 	out := slices.Clone(entries)
-	slices.SortStableFunc(out, byRecency)
+	slices.SortFunc(out, byRecency)
 	return out
+}
+
+// byRecency is the /versions order: a total order over one name's versions.
+func byRecency(a, b *upstream.Entry) int {
+	if c := b.PublishedAt.Compare(a.PublishedAt); c != 0 {
+		return c
+	}
+	if c := upstream.CompareVersions(b, a); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Version, b.Version)
 }
 
 // Versions returns every version of name held by its owner, newest

@@ -92,6 +92,9 @@ type merge struct {
 	poppedSrc string
 	// bounded: a live stream reached its page bound; the page ends.
 	bounded bool
+	// indexFailed are live members whose list index could not be had:
+	// logged once the merge has a context (see page).
+	indexFailed []bound
 }
 
 func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *Report) *merge {
@@ -99,13 +102,18 @@ func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *R
 		owners: map[string]string{}, live: map[string]*liveStream{}, failed: map[string]bool{}}
 	m.claim = m.checkClaim(after)
 	for _, b := range srcs {
-		if b.live != nil {
+		switch {
+		case b.indexErr != nil:
+			m.failed[b.name] = true
+			rep.fail(b.name)
+			m.indexFailed = append(m.indexFailed, b)
+		case b.forwarded():
 			ls := newLiveStream(e, b, q, after)
 			m.live[b.name] = ls
 			m.streams = append(m.streams, ls)
-			continue
+		default:
+			m.streams = append(m.streams, newSnapshotStream(b, q.Version == LatestVersion, q.Search, after.key()))
 		}
-		m.streams = append(m.streams, newSnapshotStream(b, q.Version == LatestVersion, q.Search, after.key()))
 	}
 	return m
 }
@@ -113,6 +121,9 @@ func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *R
 // page returns up to limit merged entries, and the cursor of the next page
 // when there is one (never for an empty trailing page).
 func (m *merge) page(ctx context.Context, limit int) ([]*upstream.Entry, *cursor, error) {
+	for _, b := range m.indexFailed {
+		m.engine.logSkip(ctx, b.name, b.indexErr)
+	}
 	if err := m.prefetch(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -124,9 +135,9 @@ func (m *merge) page(ctx context.Context, limit int) ([]*upstream.Entry, *cursor
 		}
 		if e == nil {
 			if m.bounded {
-				return out, m.boundCursor(), m.finish()
+				return out, m.boundCursor(), m.finish(ctx)
 			}
-			return out, nil, m.finish()
+			return out, nil, m.finish(ctx)
 		}
 		out = append(out, e)
 	}
@@ -140,7 +151,7 @@ func (m *merge) page(ctx context.Context, limit int) ([]*upstream.Entry, *cursor
 	if more == nil && !m.bounded {
 		next = nil
 	}
-	return out, next, m.finish()
+	return out, next, m.finish(ctx)
 }
 
 // boundCursor continues a page that a live source's page bound cut short:
@@ -242,12 +253,20 @@ func (m *merge) fail(ctx context.Context, s stream, err error) error {
 	return nil
 }
 
-// finish reports the live sources that answered from stale cache.
-func (m *merge) finish() error {
-	for name, ls := range m.live {
-		if ls.stale && !m.failed[name] {
-			m.rep.stale(name)
+// finish reports the live sources that answered from stale cache, and
+// those whose answer lacks entries (out of order, invalid records, over a
+// bound): such an answer is incomplete, and a source seen out of byte
+// order is told so (with order auto it then answers from its index).
+func (m *merge) finish(ctx context.Context) error {
+	for _, b := range m.srcs { // in priority order: hooks and logs are deterministic
+		ls, ok := m.live[b.name]
+		if !ok {
+			continue
 		}
+		if ls.stale && !m.failed[b.name] {
+			m.rep.stale(b.name)
+		}
+		ls.account(ctx, m.rep)
 	}
 	return nil
 }
@@ -257,17 +276,20 @@ func (m *merge) finish() error {
 func (m *merge) liveState() []liveCursor {
 	var out []liveCursor
 	for _, b := range m.srcs {
-		ls, ok := m.live[b.name]
-		if !ok {
-			continue
+		if b.live == nil || b.indexed {
+			continue // an index is sought by key: no position to keep
 		}
 		if m.failed[b.name] {
+			// The walk moves on without the source: its position is kept,
+			// marked as behind the cursor's key, so that entries it meets
+			// up to that key later are not taken for disorder.
 			if prev, ok := m.after.liveFor(b.name); ok {
+				prev.Behind = !prev.Done
 				out = append(out, prev)
 			}
 			continue
 		}
-		out = append(out, ls.position())
+		out = append(out, m.live[b.name].position())
 	}
 	return out
 }
@@ -299,7 +321,7 @@ func (m *merge) ownerOf(name string) string {
 		if m.failed[b.name] || !m.engine.reservations.Admits(b.name, name) {
 			continue
 		}
-		if b.live != nil && m.live[b.name].holds(name) || b.snap != nil && b.snap.Has(name) {
+		if b.snap != nil && b.snap.Has(name) || b.forwarded() && m.live[b.name].holds(name) {
 			owner, at = b.name, b.rank
 			break
 		}

@@ -29,9 +29,10 @@ func TestMalformedPaths(t *testing.T) {
 			}
 		}
 	}
-	// A trailing slash is an empty last segment, not a malformed path.
-	if r := e.get(t, "/v0.1/servers/io.github.mcpfed%2Fmulti/versions/"); r.status != http.StatusOK {
-		t.Errorf("trailing slash: status %d, want 200", r.status)
+	// A trailing slash is an empty last segment, not a malformed path:
+	// no route (404, as in the official registry), not a 400.
+	if r := e.get(t, "/v0.1/servers/io.github.mcpfed%2Fmulti/versions/"); r.status != http.StatusNotFound {
+		t.Errorf("trailing slash: status %d, want 404", r.status)
 	}
 	if r := e.get(t, "//healthz"); r.status != http.StatusBadRequest {
 		t.Errorf("//healthz: status %d, want 400", r.status)

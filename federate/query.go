@@ -118,6 +118,10 @@ func ParseListQuery(v url.Values) (Query, error) {
 	if err != nil {
 		return q, err
 	}
+	if _, given := single(v, "include_deleted"); given && !deleted && !q.UpdatedSince.IsZero() {
+		// As the official registry: an incremental sync must see deletions.
+		return q, badRequest("Cannot set include_deleted=false when using updated_since")
+	}
 	q.IncludeDeleted = q.IncludeDeleted || deleted
 	return q, nil
 }

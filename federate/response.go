@@ -24,6 +24,10 @@ const (
 	// HeaderStaleSources names sources answered from cache past its
 	// freshness because the upstream was down: complete, but not current.
 	HeaderStaleSources = "X-Federation-Stale-Sources"
+	// HeaderDroppedSources names sources that took part but whose entries
+	// the answer does not hold all of (out of byte order, invalid upstream
+	// records, over a bound): the answer is not complete.
+	HeaderDroppedSources = "X-Federation-Dropped-Sources"
 )
 
 // minGzipBytes: below this, gzip costs more than it saves.
@@ -136,7 +140,8 @@ func newAnswer(contentType string, body []byte, rep Report) *answer {
 	}
 }
 
-// cacheable reports whether the answer may be kept: complete and current.
+// cacheable reports whether the answer may be kept: complete (nothing
+// failed, nothing dropped) and current.
 func (a *answer) cacheable() bool { return a.rep.Complete() && len(a.rep.Stale) == 0 }
 
 func (a *answer) gzipped() []byte {
@@ -180,7 +185,7 @@ func (rs responder) write(w http.ResponseWriter, r *http.Request, route string, 
 	switch {
 	case !a.rep.Complete():
 		h[HeaderComplete] = hFalse
-		h.Set(HeaderFailedSources, a.rep.FailedHeader())
+		setReport(h, a.rep)
 		h["Cache-Control"] = hNoStore
 		if rs.partial != nil {
 			rs.partial(route)
@@ -214,6 +219,16 @@ func (rs responder) write(w http.ResponseWriter, r *http.Request, route string, 
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(body)
+	}
+}
+
+// setReport names the sources an incomplete answer lacks.
+func setReport(h http.Header, rep Report) {
+	if len(rep.Failed) > 0 {
+		h.Set(HeaderFailedSources, rep.FailedHeader())
+	}
+	if len(rep.Dropped) > 0 {
+		h.Set(HeaderDroppedSources, rep.DroppedHeader())
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -35,6 +36,44 @@ type SourceReport struct {
 	LastAttempt *time.Time `json:"lastAttempt,omitempty"`
 	LastSuccess *time.Time `json:"lastSuccess,omitempty"`
 	LastError   string     `json:"lastError,omitempty"`
+	// Order is how a live source serves list queries now: "bytes"
+	// (forwarded page by page) or "index" (from its local index).
+	Order string `json:"order,omitempty"`
+	// Dropped counts, by reason (DropOutOfOrder, DropInvalid,
+	// DropOverBound), the source's entries that answers left out since
+	// start: each answer counts its own (see EngineOptions.Dropped).
+	Dropped map[string]int64 `json:"dropped,omitempty"`
+}
+
+// DropCounts tallies what EngineOptions.Dropped reports, for the sources
+// endpoint (SourceReport.Dropped). Safe for concurrent use.
+type DropCounts struct {
+	mu sync.Mutex
+	n  map[string]map[string]int64
+}
+
+// Add counts n entries of source left out of an answer for reason; its
+// signature is EngineOptions.Dropped's.
+func (d *DropCounts) Add(source, reason string, n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.n == nil {
+		d.n = map[string]map[string]int64{}
+	}
+	if d.n[source] == nil {
+		d.n[source] = map[string]int64{}
+	}
+	d.n[source][reason] += int64(n)
+}
+
+// Of returns a copy of source's counts by reason, nil if none.
+func (d *DropCounts) Of(source string) map[string]int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.n[source]) == 0 {
+		return nil
+	}
+	return maps.Clone(d.n[source])
 }
 
 // ErrNotResyncable is a source that has nothing to resync (a live source):

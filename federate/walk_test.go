@@ -171,7 +171,7 @@ func walkEngine(t *testing.T, eng *Engine, view *View, params url.Values, limit 
 			t.Fatalf("page %d: %v", page, err)
 		}
 		if !p.Complete() {
-			t.Fatalf("page %d: failed sources %v", page, p.Failed)
+			t.Fatalf("page %d: incomplete: failed %v, dropped %v", page, p.Failed, p.Dropped)
 		}
 		if len(p.Entries) > limit || len(p.Entries) == 0 && page > 0 {
 			t.Fatalf("page %d: %d records, limit %d", page, len(p.Entries), limit)

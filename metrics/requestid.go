@@ -44,13 +44,14 @@ func AssignRequestID(w http.ResponseWriter, r *http.Request) *http.Request {
 	}
 	id := r.Header.Get(HeaderRequestID)
 	if !requestIDPattern.MatchString(id) {
-		id = newRequestID()
+		id = NewRequestID()
 	}
 	w.Header().Set(HeaderRequestID, id)
 	return r.WithContext(WithRequestID(r.Context(), id))
 }
 
-func newRequestID() string {
+// NewRequestID returns a fresh random request id (16 hex digits).
+func NewRequestID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:]) // crypto/rand does not fail on supported platforms
 	return hex.EncodeToString(b[:])

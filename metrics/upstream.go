@@ -17,7 +17,12 @@ type upstreamCollectors struct {
 	rateLimited  *prometheus.CounterVec
 	retries      *prometheus.CounterVec
 	outOfOrder   *prometheus.CounterVec
+	dropped      *prometheus.CounterVec
 }
+
+// DropReasons are the values of mcpfed_upstream_dropped_entries_total's
+// reason label (the engine maps anything else to "other").
+var DropReasons = []string{"out_of_order", "invalid", "over_bound", "other"}
 
 func newUpstreamCollectors() upstreamCollectors {
 	return upstreamCollectors{
@@ -42,11 +47,15 @@ func newUpstreamCollectors() upstreamCollectors {
 			Namespace: namespace, Name: "upstream_out_of_order_total",
 			Help: "Entries an upstream returned out of (name, version) order.",
 		}, []string{"source"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "upstream_dropped_entries_total",
+			Help: "Entries left out of answers (which were then marked incomplete), by source and reason: out_of_order, invalid, over_bound, other.",
+		}, []string{"source", "reason"}),
 	}
 }
 
 func (u upstreamCollectors) all() []prometheus.Collector {
-	return []prometheus.Collector{u.duration, u.breakerState, u.rateLimited, u.retries, u.outOfOrder}
+	return []prometheus.Collector{u.duration, u.breakerState, u.rateLimited, u.retries, u.outOfOrder, u.dropped}
 }
 
 // instrumented is the metrics decorator of a source's Fetcher.
@@ -108,6 +117,12 @@ func (m *Metrics) OutOfOrder(source string, n int) {
 	m.up.outOfOrder.WithLabelValues(source).Add(float64(n))
 }
 
+// Dropped counts entries an answer lacked because source's upstream sent
+// them out of order, invalid, or past a bound.
+func (m *Metrics) Dropped(source, reason string, n int) {
+	m.up.dropped.WithLabelValues(source, reason).Add(float64(n))
+}
+
 // SourceStarted exports a source's series from the start, so dashboards
 // and alerts see zeros rather than gaps.
 func (m *Metrics) SourceStarted(source string) {
@@ -115,4 +130,7 @@ func (m *Metrics) SourceStarted(source string) {
 	m.up.rateLimited.WithLabelValues(source).Add(0)
 	m.up.retries.WithLabelValues(source).Add(0)
 	m.up.outOfOrder.WithLabelValues(source).Add(0)
+	for _, r := range DropReasons {
+		m.up.dropped.WithLabelValues(source, r).Add(0)
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpfed/mcpfed/pgtest"
 )
 
 // buildMcpfed builds the gateway binary from this checkout.
@@ -55,7 +57,7 @@ func (m *mcpfed) Log() string {
 // off so every answer comes from the source as it is now.
 func startMcpfed(t *testing.T, bin, upstream, mode string) *mcpfed {
 	t.Helper()
-	port, err := freePort()
+	port, err := pgtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}

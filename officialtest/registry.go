@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -152,7 +151,7 @@ func (r *Registry) env(extra ...string) []string {
 func (r *Registry) start(t testing.TB, dsn, seedFile string) error {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // never fails (crypto/rand)
-	port, err := freePort()
+	port, err := pgtest.FreePort()
 	if err != nil {
 		return err
 	}
@@ -185,15 +184,6 @@ func (r *Registry) start(t testing.TB, dsn, seedFile string) error {
 	t.Cleanup(r.stop)
 	r.URL = "http://127.0.0.1:" + strconv.Itoa(port)
 	return r.waitReady()
-}
-
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitReady polls /v0.1/health; the registry imports the seed before it

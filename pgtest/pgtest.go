@@ -276,7 +276,7 @@ func (c *Cluster) initdb() error {
 // run starts postgres on a free port as a child process and waits until it
 // accepts connections.
 func (c *Cluster) run() error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}
@@ -310,7 +310,9 @@ func (c *Cluster) run() error {
 	return nil
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port free on 127.0.0.1 right now, for a server
+// that must be told its port before it listens.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)

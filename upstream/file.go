@@ -41,6 +41,9 @@ type SourceStatus struct {
 	// Commit is the commit a git source serves; Breaker a live source's
 	// circuit breaker state (closed, half-open, open).
 	Commit, Breaker string
+	// Order is how a live source answers list queries now: "bytes"
+	// (forwarded) or "index" (from its local index of the full list).
+	Order string
 }
 
 // ErrNotResyncable is returned by Resync of a source that has nothing to

@@ -47,6 +47,7 @@ func (g *gateway) report(i int, s source) federate.SourceReport {
 		Name: sc.Name, Kind: sc.Kind, Mode: g.modes[i], Required: sc.Required, State: st.State(),
 		Entries: st.Entries, Revision: st.Revision, Commit: st.Commit, Breaker: st.Breaker, LastError: st.LastError,
 		LastAttempt: timePtr(st.LastAttempt), LastSuccess: timePtr(st.LastSuccess),
+		Order: st.Order, Dropped: g.drops.Of(sc.Name),
 	}
 }
 

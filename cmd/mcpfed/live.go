@@ -22,8 +22,9 @@ type liveRunner struct {
 	live    *remote.Live
 	clock   func() time.Time
 	metrics *metrics.Metrics
-	// timeout bounds one attempt (the source's request timeout).
-	timeout time.Duration
+	// timeout bounds one attempt: the source's request timeout, or its
+	// crawl timeout when lists are answered from an index it must build.
+	timeout, crawlTimeout time.Duration
 
 	mu     sync.Mutex
 	status upstream.SourceStatus
@@ -31,24 +32,46 @@ type liveRunner struct {
 
 func (r *liveRunner) Name() string { return r.live.Name() }
 
-// Load fetches the first page once and records the outcome.
+// Load fetches the first page once (in index mode: builds or refreshes the
+// index of the full list) and records the outcome.
 func (r *liveRunner) Load(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	timeout := r.timeout
+	if r.live.OrderMode() == remote.OrderModeIndex {
+		timeout = r.crawlTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := r.clock()
-	resp, err := r.live.Fetch(ctx, r.live.FirstPage())
+	entries, err := r.first(ctx)
 	r.mu.Lock()
 	st := &r.status
 	st.Name, st.Kind, st.LastAttempt = r.live.Name(), "api", start
 	if err != nil {
 		st.LastError = err.Error()
 	} else {
-		st.LastError, st.LastSuccess, st.Loaded, st.Entries = "", start, true, len(resp.Entries)
+		st.LastError, st.LastSuccess, st.Loaded, st.Entries = "", start, true, entries
 	}
 	snapshot := *st
 	r.mu.Unlock()
 	r.metrics.SourceLoaded(snapshot, r.clock().Sub(start))
 	return err
+}
+
+// first reads what a list query would read first: the first upstream page,
+// or the index when the source answers lists from one.
+func (r *liveRunner) first(ctx context.Context) (int, error) {
+	if r.live.OrderMode() == remote.OrderModeIndex {
+		idx, err := r.live.Index(ctx)
+		if err != nil || idx == nil {
+			return 0, err
+		}
+		return idx.Snapshot.Len(), nil
+	}
+	resp, err := r.live.Fetch(ctx, r.live.FirstPage())
+	if err != nil {
+		return 0, err
+	}
+	return len(resp.Entries), nil
 }
 
 // Restore has nothing to restore: a live source keeps no state.
@@ -70,9 +93,13 @@ func (r *liveRunner) Run(ctx context.Context) {
 	}
 }
 
-// Resync has nothing to do: a live source is queried on demand.
-func (r *liveRunner) Resync(context.Context) error {
-	return fmt.Errorf("%q is a live source, queried on demand: %w", r.Name(), upstream.ErrNotResyncable)
+// Resync rebuilds a live source's index; forwarding every query, a source
+// in byte order has nothing to resync (upstream.ErrNotResyncable).
+func (r *liveRunner) Resync(ctx context.Context) error {
+	if err := r.live.Resync(ctx); err != nil {
+		return fmt.Errorf("resync %q: %w", r.Name(), err)
+	}
+	return nil
 }
 
 // Status is the last attempt's outcome and the breaker's state.
@@ -82,6 +109,7 @@ func (r *liveRunner) Status() upstream.SourceStatus {
 	r.mu.Unlock()
 	st.Name, st.Kind = r.live.Name(), "api"
 	st.Breaker = r.live.Breaker().State().String()
+	st.Order = r.live.OrderMode()
 	return st
 }
 

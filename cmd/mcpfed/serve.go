@@ -90,7 +90,7 @@ func (g *gateway) serveOn(ctx context.Context, ln net.Listener, logger *slog.Log
 
 	srv := newHTTPServer(g.serverOptions(), g.handler, logger)
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- srv.Serve(problemListener(ln)) }()
 	select {
 	case err := <-served:
 		stopSources()

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/sony/gobreaker/v2"
 
@@ -66,11 +65,6 @@ func (g *gateway) build(sc config.SourceConfig) (built, error) {
 	return b(g, sc, f)
 }
 
-// readOnlyStore restores a persisted snapshot and never writes one.
-type readOnlyStore struct{ upstream.SnapshotStore }
-
-func (readOnlyStore) Save(*upstream.Snapshot, time.Time) error { return nil }
-
 func (g *gateway) newFile(sc config.SourceConfig, spec *upstream.FileSpec, f *filter.Filter) (built, error) {
 	o := spec.Options(sc.Name)
 	o.Builtin = mcpfed.Builtin()
@@ -78,7 +72,7 @@ func (g *gateway) newFile(sc config.SourceConfig, spec *upstream.FileSpec, f *fi
 	o.StateDir = g.cfg.StateDir
 	if g.opts.readOnly {
 		o.StateDir = ""
-		o.Store = readOnlyStore{upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0)}
+		o.Store = upstream.ReadOnly(upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0))
 	}
 	fs, err := upstream.NewFileSource(o)
 	if err != nil {
@@ -113,7 +107,7 @@ func (g *gateway) newAPI(sc config.SourceConfig, spec *remote.Spec, f *filter.Fi
 		o.Client, o.RateLimit = client, limit
 		o.StateDir = g.cfg.StateDir
 		if g.opts.readOnly {
-			o.Store = readOnlyStore{upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0)}
+			o.Store = upstream.ReadOnly(upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0))
 		}
 		o.Admit, o.Clock, o.Logger, o.OnLoad, o.Instrument = f.Match, g.clock, g.logger, g.metrics.SourceLoaded, g.metrics.InstrumentFetcher
 		m, err := remote.NewMirror(o)
@@ -135,7 +129,7 @@ func (g *gateway) newAPI(sc config.SourceConfig, spec *remote.Spec, f *filter.Fi
 		return built{}, err
 	}
 	g.closers = append(g.closers, l.Close)
-	lr := &liveRunner{live: l, clock: g.clock, metrics: g.metrics, timeout: spec.Timeout}
+	lr := &liveRunner{live: l, clock: g.clock, metrics: g.metrics, timeout: spec.Timeout, crawlTimeout: spec.Crawl.Timeout}
 	return built{member: federate.Member{Live: filteredLive{l, f}, Required: sc.Required}, src: lr, mode: spec.Mode}, nil
 }
 

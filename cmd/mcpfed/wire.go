@@ -63,6 +63,9 @@ type gateway struct {
 	metrics  *metrics.Metrics
 	handler  http.Handler
 	warnings []string
+	// drops tallies entries left out of answers, by source and reason
+	// (the sources endpoint).
+	drops federate.DropCounts
 	// loopGrace bounds the wait for source loops and background work at
 	// shutdown.
 	loopGrace time.Duration
@@ -109,6 +112,10 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 		Members: members, Reservations: res, ObserveMerge: g.metrics.ObserveMerge,
 		OutOfOrder: g.metrics.OutOfOrder, RequestTimeout: cfg.RequestTimeout, Clock: clock, Logger: logger,
 		CursorKeys: keys,
+		Dropped: func(source, reason string, n int) {
+			g.metrics.Dropped(source, reason, n)
+			g.drops.Add(source, reason, n)
+		},
 	})
 	if err != nil {
 		return nil, &invalidConfig{[]string{"cursorKeyFile: " + err.Error()}}
