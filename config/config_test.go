@@ -2,8 +2,10 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -202,6 +204,8 @@ sources:
 			[]string{`sources[0].mode does not apply to kind git`, `sources[0].pageSize does not apply to kind git`}, nil},
 		{"mode-only fields", env(EnvSources, `[{"name":"m","kind":"api","url":"https://x.invalid","mode":"mirror","breaker":{"failures":2}},{"name":"l","kind":"api","url":"https://x.invalid","resyncEvery":"1h"}]`),
 			[]string{`sources[0].breaker: applies to mode live only`, `sources[1].resyncEvery: applies to mode mirror only`}, nil},
+		{"order", env(EnvSources, `[{"name":"m","kind":"api","url":"https://x.invalid","mode":"mirror","order":"bytes"},{"name":"l","kind":"api","url":"https://x.invalid","order":"random"}]`),
+			[]string{`sources[0].order: applies to mode live only`, `sources[1].order: "random" is not auto, bytes or upstream`}, nil},
 		{"kind", env(EnvSources, `[{"name":"a","path":"/x"},{"name":"b","kind":"ftp","path":"/x"}]`),
 			[]string{`sources[0]: kind is missing (file, git or api)`, `sources[1].kind: "ftp" is not file, git or api`}, nil},
 		{"names", env(EnvSources, `[{"name":"Bad Name","kind":"file","path":"/a"},{"name":"dup","kind":"file","path":"/b"},{"name":"dup","kind":"file","path":"/c"}]`),
@@ -421,4 +425,26 @@ func FuzzSources(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFieldsOfOtherKindsAreRefused: for every kind, every field that only
+// another kind has is refused by name, derived from the specs themselves.
+func TestFieldsOfOtherKindsAreRefused(t *testing.T) {
+	t.Parallel()
+	kinds := Kinds()
+	for _, k := range kinds {
+		own := append(fieldNames(sourceType), fieldNames(reflect.TypeOf(k.New()).Elem())...)
+		for _, o := range kinds {
+			for _, f := range fieldNames(reflect.TypeOf(o.New()).Elem()) {
+				if slices.Contains(own, f) {
+					continue
+				}
+				_, err := Load(env(EnvSources, fmt.Sprintf("- name: a\n  kind: %s\n  %s: x\n", k.Name, f)), Flags{})
+				want := fmt.Sprintf("MCPFED_SOURCES:3: sources[0].%s does not apply to kind %s", f, k.Name)
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("%s on kind %s: %v", f, k.Name, err)
+				}
+			}
+		}
+	}
 }
