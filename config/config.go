@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/filter"
 )
 
@@ -28,7 +29,7 @@ type Config struct {
 	RequestTimeout time.Duration `yaml:"requestTimeout" env:"REQUEST_TIMEOUT"`
 	// CursorKeyFile holds the keys that authenticate cursors, one per line
 	// (at least 32 bytes each): the first signs, all verify (rotation).
-	// Empty: a key derived from the sources list (see DerivedCursorKey).
+	// Empty: see CursorKeys (derived without live sources, else kept in stateDir).
 	CursorKeyFile string `yaml:"cursorKeyFile" env:"CURSOR_KEY_FILE"`
 	// ResponseCache keeps encoded answers for identical requests.
 	ResponseCache ResponseCacheConfig `yaml:"responseCache" envPrefix:"RESPONSE_CACHE_"`
@@ -87,7 +88,7 @@ const (
 	DefaultListen          = ":8080"
 	DefaultCacheMaxAge     = 30 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
-	DefaultRequestTimeout  = 10 * time.Second
+	DefaultRequestTimeout  = federate.DefaultRequestTimeout
 	DefaultResponseEntries = 10000
 	DefaultResponseBytes   = 64 << 20
 	DefaultResponseTTL     = 5 * time.Second

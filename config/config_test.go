@@ -8,9 +8,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/gitsource"
 	"github.com/mcpfed/mcpfed/upstream/remote"
@@ -357,12 +359,12 @@ func TestCursorKeys(t *testing.T) {
 	a, _ := Load(env(EnvSources, `[{"name":"a","kind":"file","path":"/a"}]`), Flags{})
 	b, _ := Load(env(EnvSources, "- name: a\n  kind: file\n  path: /a\n", "MCPFED_LISTEN_ADDR", ":9"), Flags{})
 	c, _ := Load(env(EnvSources, `[{"name":"a","kind":"file","path":"/b"}]`), Flags{})
-	ka, derived, err := CursorKeys(a)
-	if err != nil || !derived || len(ka) != 1 || len(ka[0]) != 32 {
-		t.Fatalf("derived key: %v %v %v", ka, derived, err)
+	ka, from, err := CursorKeys(a, true)
+	if err != nil || from != KeysDerived || len(ka) != 1 || len(ka[0]) != 32 {
+		t.Fatalf("derived key: %v %v %v", ka, from, err)
 	}
-	kb, _, _ := CursorKeys(b)
-	kc, _, _ := CursorKeys(c)
+	kb, _, _ := CursorKeys(b, true)
+	kc, _, _ := CursorKeys(c, true)
 	if string(ka[0]) != string(kb[0]) {
 		t.Error("the same sources written differently give different keys")
 	}
@@ -376,9 +378,9 @@ func TestCursorKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, derived, err := CursorKeys(cfg)
-	if err != nil || derived || len(keys) != 2 || string(keys[1]) != strings.Repeat("o", 32) {
-		t.Errorf("keys from file: %q %v %v", keys, derived, err)
+	keys, from, err := CursorKeys(cfg, true)
+	if err != nil || from != KeysFromFile || len(keys) != 2 || string(keys[1]) != strings.Repeat("o", 32) {
+		t.Errorf("keys from file: %q %v %v", keys, from, err)
 	}
 	for name, path := range map[string]string{"short": short, "missing": filepath.Join(t.TempDir(), "nope"), "empty": writeFile(t, "empty", "\n")} {
 		if _, err := Load(env("MCPFED_CURSOR_KEY_FILE", path), Flags{}); err == nil || !strings.Contains(err.Error(), "MCPFED_CURSOR_KEY_FILE: ") {
@@ -445,6 +447,100 @@ func TestFieldsOfOtherKindsAreRefused(t *testing.T) {
 					t.Errorf("%s on kind %s: %v", f, k.Name, err)
 				}
 			}
+		}
+	}
+}
+
+// TestCursorKeyWithALiveSource: a cursor carrying a live source's upstream
+// position cannot be checked again on resume, so its key is never derived
+// from the configuration (anyone who knows it could forge one): a random
+// key is kept in the state directory (0600, reused after a restart, never
+// replaced), or generated and forgotten when nothing may be written.
+func TestCursorKeyWithALiveSource(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, err := Load(env(EnvSources, `[{"name":"live","kind":"api","url":"https://registry.example.com"}]`, "MCPFED_STATE_DIR", dir), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ephemeral, from, err := CursorKeys(cfg, false)
+	if err != nil || from != KeysEphemeral {
+		t.Fatalf("read-only: %v %v", from, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CursorKeyFileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a read-only run wrote a key: %v", err)
+	}
+	first, from, err := CursorKeys(cfg, true)
+	if err != nil || from != KeysInStateDir || len(first) != 1 || len(first[0]) < federate.MinCursorKeyBytes {
+		t.Fatalf("kept key: %q %v %v", first, from, err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, CursorKeyFileName))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	again, _, err := CursorKeys(cfg, true)
+	if err != nil || string(again[0]) != string(first[0]) {
+		t.Fatal("a restart does not reuse the kept key")
+	}
+	if string(ephemeral[0]) == string(first[0]) {
+		t.Fatal("the ephemeral key was kept")
+	}
+	other, _ := Load(env(EnvSources, `[{"name":"live","kind":"api","url":"https://registry.example.com"}]`, "MCPFED_STATE_DIR", t.TempDir()), Flags{})
+	if k, _, _ := CursorKeys(other, true); string(k[0]) == string(first[0]) {
+		t.Fatal("the key is predictable from the configuration")
+	}
+}
+
+// TestMarshalSourcesRedacted: what check -offline prints never shows a
+// header value, a URL's credentials or its query, whatever got through
+// validation.
+func TestMarshalSourcesRedacted(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(env(EnvSources, `[
+	  {"name":"f","kind":"file","url":"https://files.example.com/r.json?jwt=SECRETJWT"},
+	  {"name":"g","kind":"git","repository":"https://git.example.com/r.git?access-token=GITSECRET"},
+	  {"name":"a","kind":"api","url":"https://registry.example.com","headers":{"X-Api-Key":"SECRET123"}}
+	]`), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := MarshalSourcesRedacted(cfg.Sources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"SECRETJWT", "GITSECRET", "SECRET123"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("printed %s:\n%s", secret, out)
+		}
+	}
+	for _, want := range []string{"https://files.example.com/r.json", "https://git.example.com/r.git", "X-Api-Key: <redacted>"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestConfigFileMustBeRegular: a configuration file that is a FIFO or a
+// device is refused at once, never waited on or read without bound.
+func TestConfigFileMustBeRegular(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, "/dev/zero"} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(env(EnvConfig, path), Flags{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: %v", path, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: still reading after 5s", path)
 		}
 	}
 }

@@ -1,12 +1,11 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 
@@ -102,26 +101,12 @@ func (l *loader) file(path string, cfg *Config) {
 	l.probs = append(l.probs, d.probs...)
 }
 
-// readConfigFile reads a regular file of bounded size.
+// readConfigFile reads a regular file of bounded size, never waiting on
+// a FIFO or reading a device (the one bounded reader of local files).
 func readConfigFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	data, err := upstream.ReadRegular(context.Background(), path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("the configuration file is not a regular file")
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the configuration file: %w", err)
-	}
-	if len(data) > maxConfigBytes {
-		return nil, fmt.Errorf("the configuration file is larger than %d MiB", maxConfigBytes>>20)
 	}
 	return data, nil
 }

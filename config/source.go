@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/mcpfed/mcpfed/credential"
 	"reflect"
 	"slices"
 	"strings"
@@ -167,6 +168,44 @@ func plain(v reflect.Value) any {
 // reads them: YAML with the operator's field names.
 func MarshalSources(sources []SourceConfig) ([]byte, error) {
 	return MarshalYAML(sources)
+}
+
+// MarshalSourcesRedacted is MarshalSources for showing to people (check
+// -offline): every url and repository without credentials or query, every
+// header value replaced. A header may carry an API key and a query a token,
+// whatever the validation lets through.
+func MarshalSourcesRedacted(sources []SourceConfig) ([]byte, error) {
+	plain, err := MarshalYAML(sources)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(plain, &doc); err != nil {
+		return nil, err
+	}
+	redactNode(&doc, "")
+	return MarshalYAML(&doc)
+}
+
+// redactNode walks a YAML tree; key is the mapping key n is the value of.
+func redactNode(n *yaml.Node, key string) {
+	switch {
+	case n.Kind == yaml.ScalarNode && (key == "url" || key == "repository"):
+		n.Value = credential.RedactURL(n.Value)
+	case n.Kind == yaml.MappingNode && key == "headers":
+		for i := 1; i < len(n.Content); i += 2 {
+			n.Content[i].Value, n.Content[i].Tag, n.Content[i].Style = "<redacted>", "!!str", 0
+		}
+		return
+	case n.Kind == yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			redactNode(n.Content[i+1], n.Content[i].Value)
+		}
+		return
+	}
+	for _, c := range n.Content {
+		redactNode(c, "")
+	}
 }
 
 // MarshalYAML writes v as YAML indented by two spaces.

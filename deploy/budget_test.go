@@ -72,6 +72,11 @@ func memoryBudget(cfg shippedConfig, responseCache int64) []budgetLine {
 		case s.Kind == "api":
 			add("page cache (cache.maxBytes)", or(s.Cache.MaxBytes, remote.DefaultPageCacheMaxBytes))
 			add("upstream answers being read and decoded (2 × maxBytes)", 2*or(s.MaxBytes, remote.DefaultMaxBytes))
+			if s.Order != remote.OrderBytes {
+				// order auto (the default) or upstream: the list index of an
+				// upstream that sorts differently holds what a mirror holds.
+				add("list index at a refresh (5 × crawl.maxBytes)", mirrorPeak*or(s.Crawl.MaxBytes, remote.DefaultCrawlMaxBytes))
+			}
 		}
 	}
 	return lines

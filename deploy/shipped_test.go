@@ -48,13 +48,13 @@ func TestUncomment(t *testing.T) {
 
 // shippedSource is what these tests read of a configured source.
 type shippedSource struct {
-	Name, Kind, Mode, Path, URL string
-	Required                    bool
-	MaxBytes                    int64  `yaml:"maxBytes"`
-	TokenFile                   string `yaml:"tokenFile"`
-	UsernameFile                string `yaml:"usernameFile"`
-	PasswordFile                string `yaml:"passwordFile"`
-	Cache                       struct {
+	Name, Kind, Mode, Path, URL, Order string
+	Required                           bool
+	MaxBytes                           int64  `yaml:"maxBytes"`
+	TokenFile                          string `yaml:"tokenFile"`
+	UsernameFile                       string `yaml:"usernameFile"`
+	PasswordFile                       string `yaml:"passwordFile"`
+	Cache                              struct {
 		MaxBytes int64 `yaml:"maxBytes"`
 	} `yaml:"cache"`
 	Crawl struct {

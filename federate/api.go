@@ -321,8 +321,15 @@ func withReport(err error, rep Report) error { return reportedError{err, rep} }
 // fail logs server-side failures and answers with the mapped problem. A
 // 404 reached while some source was down says so: the name may be there.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if statusOf(err) >= 500 {
-		a.o.Logger.ErrorContext(r.Context(), "request failed", "route", metrics.Route(r), "error", err)
+	if code := statusOf(err); code >= 500 {
+		// Once per route and interval: a client must not be able to drive
+		// an ERROR line per request while, say, a required source loads.
+		route := metrics.Route(r)
+		if route == "" {
+			route = r.Pattern // served without the metrics middleware
+		}
+		a.o.Engine.warnings.at(r.Context(), slog.LevelError, route, "request failed", 1,
+			"route", route, "status", code, "error", err)
 	}
 	var re reportedError
 	if errors.As(err, &re) && !re.rep.Complete() {

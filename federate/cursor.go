@@ -22,9 +22,9 @@ import (
 // added the MAC: a version-1 cursor (unsigned) is refused.
 const cursorVersion = 2
 
-// maxCursorLen bounds what is decoded (a live source's upstream cursor is
-// opaque, so leave room for it).
-const maxCursorLen = 8192
+// maxCursorLen bounds what is decoded: room for the positions of 24 live
+// sources at their largest (maxUpstreamCursor each), base64 included.
+const maxCursorLen = 36 << 10
 
 // MinCursorKeyBytes is the shortest cursor key accepted: HMAC-SHA256 keys
 // shorter than the hash add no strength and suggest a mistake.

@@ -61,6 +61,10 @@ type Member struct {
 	Live   LiveSource
 	// Required sources fail the request (502) instead of being skipped.
 	Required bool
+	// Admit is a live source's own filter (nil keeps everything). The
+	// engine applies it after judging the upstream's pages as they came
+	// (order, progress), so a page the filter empties is not a fault.
+	Admit func(*upstream.Entry) bool
 }
 
 // Name is the member's source name.
@@ -125,6 +129,9 @@ type EngineOptions struct {
 // logged unless EngineOptions.WarnInterval says otherwise.
 const DefaultWarnInterval = time.Minute
 
+// DefaultRequestTimeout bounds one request's fan-out unless configured.
+const DefaultRequestTimeout = 10 * time.Second
+
 // NewEngine builds an engine over members in priority order. Its only
 // error is an unusable cursor key (ErrCursorKey).
 func NewEngine(o EngineOptions) (*Engine, error) {
@@ -132,7 +139,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		o.Clock = time.Now
 	}
 	if o.RequestTimeout <= 0 {
-		o.RequestTimeout = 10 * time.Second
+		o.RequestTimeout = DefaultRequestTimeout
 	}
 	if o.WarnInterval <= 0 {
 		o.WarnInterval = DefaultWarnInterval
@@ -238,6 +245,7 @@ type bound struct {
 	snap     *upstream.Snapshot
 	live     LiveSource
 	required bool
+	admit    func(*upstream.Entry) bool
 	indexed  bool
 	// indexErr is a live source whose index could not be had: it takes no
 	// part in the list answer.
@@ -255,7 +263,7 @@ func (e *Engine) bind() ([]bound, Report, error) {
 	var rep Report
 	out := make([]bound, 0, len(e.members))
 	for i, m := range e.members {
-		b := bound{name: m.Name(), rank: i, live: m.Live, required: m.Required}
+		b := bound{name: m.Name(), rank: i, live: m.Live, required: m.Required, admit: m.Admit}
 		if m.Live == nil {
 			b.snap = m.Source.Snapshot()
 			if b.snap == nil {

@@ -19,7 +19,15 @@ var (
 	// no entry past the last one seen in the walk: following it could go
 	// on for ever without yielding anything.
 	ErrNoProgress = errors.New("upstream page makes no forward progress")
+	// ErrUpstreamCursor is a next cursor mcpfed cannot carry in its own
+	// (over maxUpstreamCursor bytes, or with control characters): issuing
+	// it would hand the client a cursor that mcpfed then refuses.
+	ErrUpstreamCursor = errors.New("upstream handed a cursor mcpfed cannot carry")
 )
+
+// maxUpstreamCursor bounds one upstream's cursor inside mcpfed's (the
+// official registry's are a name and a version: far shorter).
+const maxUpstreamCursor = 1024
 
 // errPageBound is a live stream that has read its per-request page budget
 // and has more to read: the page being built ends there (see liveStream).
@@ -66,6 +74,7 @@ type liveStream struct {
 	engine   *Engine
 	name     string
 	src      LiveSource
+	admit    func(*upstream.Entry) bool // the source's own filter
 	required bool
 	q        Query
 	after    upstream.Key
@@ -108,7 +117,7 @@ type liveStream struct {
 }
 
 func newLiveStream(e *Engine, b bound, q Query, after cursor) *liveStream {
-	s := &liveStream{engine: e, name: b.name, src: b.live, required: b.required, q: q, after: after.key(),
+	s := &liveStream{engine: e, name: b.name, src: b.live, admit: b.admit, required: b.required, q: q, after: after.key(),
 		maxPages: max(b.live.MaxPagesPerRequest(), 1), cursors: map[string]bool{}, names: map[string]bool{}}
 	if lc, ok := after.liveFor(b.name); ok {
 		s.pageCursor, s.skip, s.done, s.behind = lc.Upstream, lc.Used, lc.Done, lc.Behind
@@ -229,6 +238,9 @@ func (s *liveStream) fetch(ctx context.Context) error {
 		}
 		return fmt.Errorf("fetch page from %s: %w", s.name, err)
 	}
+	if len(resp.NextCursor) > maxUpstreamCursor || strings.ContainsFunc(resp.NextCursor, isControl) {
+		return s.fault(ctx, fmt.Errorf("%w: %s sent a next cursor of %d bytes", ErrUpstreamCursor, s.name, len(resp.NextCursor)))
+	}
 	if resp.NextCursor != "" && s.pages > 1 && !s.progresses(resp.Entries) {
 		return s.fault(ctx, fmt.Errorf("%w: %s handed a next cursor with a page of %d entries, none after %s %s",
 			ErrNoProgress, s.name, len(resp.Entries), s.seen.Name, s.seen.Version))
@@ -255,7 +267,7 @@ func (s *liveStream) fetch(ctx context.Context) error {
 		}
 	}
 	s.fetchedPages = append(s.fetchedPages, entries)
-	s.fetched, s.page, s.next = true, entries, resp.NextCursor
+	s.fetched, s.page, s.next = true, admitted(entries, s.admit), resp.NextCursor
 	s.i = min(s.skip, len(s.page))
 	// The page may have changed since the count was taken (a record removed
 	// upstream, a page cache refill): never skip an entry past the last key
@@ -353,4 +365,19 @@ func (s *liveStream) position() liveCursor {
 		lc = liveCursor{Source: s.name, Done: true}
 	}
 	return lc
+}
+
+// admitted is entries without those the source's own filter drops (a
+// fresh slice: pages may be shared through the page cache).
+func admitted(entries []*upstream.Entry, admit func(*upstream.Entry) bool) []*upstream.Entry {
+	if admit == nil {
+		return entries
+	}
+	kept := make([]*upstream.Entry, 0, len(entries))
+	for _, e := range entries {
+		if admit(e) {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }

@@ -29,6 +29,9 @@ type fakeLive struct {
 	pageSize int
 	maxPages int
 	stuck    bool
+	// cursorPad is appended to every next cursor (a cursor like a padded
+	// one some upstreams send); a fetch ignores it.
+	cursorPad string
 	// fail, when set, is returned by every fetch.
 	fail error
 	// lost is every answer's Response.Dropped (invalid records skipped).
@@ -109,7 +112,7 @@ func (f *fakeLive) Fetch(_ context.Context, r upstream.Request) (*upstream.Respo
 	}
 	start := 0
 	if r.Cursor != "" {
-		n, err := strconv.Atoi(r.Cursor)
+		n, err := strconv.Atoi(strings.TrimSuffix(r.Cursor, f.cursorPad))
 		if err != nil || n < 0 || n > len(f.entries) && !f.stuck {
 			return nil, &upstream.StatusError{Code: http.StatusBadRequest}
 		}
@@ -121,7 +124,7 @@ func (f *fakeLive) Fetch(_ context.Context, r upstream.Request) (*upstream.Respo
 	end := min(start+f.pageSize, len(f.entries))
 	resp := &upstream.Response{Entries: f.entries[start:end]}
 	if end < len(f.entries) {
-		resp.NextCursor = strconv.Itoa(end)
+		resp.NextCursor = strconv.Itoa(end) + f.cursorPad
 	}
 	return f.withLost(resp), nil
 }
@@ -433,8 +436,16 @@ func TestProblemsNameSourcesOnly(t *testing.T) {
 		}
 	}
 	failed := rec.find("request failed")
-	if len(failed) != 3 {
-		t.Fatalf("%d request failures logged, want 3", len(failed))
+	if len(failed) == 0 || len(failed) > 3 {
+		t.Fatalf("%d request failures logged, want one per route", len(failed))
+	}
+	// Failing again and again is not a line per request: a client must not
+	// drive ERROR lines at its own rate.
+	for range 5 {
+		e.get(t, "/v0.1/servers")
+	}
+	if again := rec.find("request failed"); len(again) != len(failed) {
+		t.Fatalf("%d request failure lines after 5 more failures, want still %d", len(again), len(failed))
 	}
 	for _, f := range failed {
 		if !strings.Contains(f.attrs["error"], "10.9.8.7") || !strings.HasPrefix(f.mark, "req:") {
@@ -445,5 +456,77 @@ func TestProblemsNameSourcesOnly(t *testing.T) {
 		if !strings.HasPrefix(s.mark, "req:") {
 			t.Errorf("skip logged without the request's context: %+v", s)
 		}
+	}
+}
+
+// TestLiveSourceFilterEmptiesAPage: a live source's own filter may leave an
+// upstream page empty; that page still made progress (the upstream moved
+// on), so the walk goes on, nothing is reported to the breaker, and the
+// answer is complete. Per-server answers apply the same filter.
+func TestLiveSourceFilterEmptiesAPage(t *testing.T) {
+	t.Parallel()
+	live := newFakeLive(t, "up",
+		srv{Name: "com.acme/a", Version: "1.0.0", Description: "kept", Published: "2025-01-01T00:00:00Z"},
+		srv{Name: "com.acme/b", Version: "1.0.0", Description: "kept", Published: "2025-01-01T00:00:00Z"},
+		srv{Name: "org.other/c", Version: "1.0.0", Description: "filtered", Published: "2025-01-01T00:00:00Z"},
+		srv{Name: "org.other/d", Version: "1.0.0", Description: "filtered", Published: "2025-01-01T00:00:00Z"},
+		srv{Name: "org.other/e", Version: "1.0.0", Description: "filtered", Published: "2025-01-01T00:00:00Z"},
+		srv{Name: "org.other/f", Version: "1.0.0", Description: "filtered", Published: "2025-01-01T00:00:00Z"},
+		srv{Name: "org.zeta/g", Version: "1.0.0", Description: "filtered", Published: "2025-01-01T00:00:00Z"},
+	)
+	live.pageSize, live.maxPages = 2, 10
+	acme := func(e *upstream.Entry) bool { return strings.HasPrefix(e.Name, "com.acme/") }
+	e := newEnv(t, envOptions{members: []Member{{Live: live, Admit: acme}}, maxAge: time.Minute})
+	for range 3 {
+		r := e.get(t, "/v0.1/servers?limit=100")
+		wantComplete(t, "filtered live source", r)
+		if got := string(r.body); !strings.Contains(got, `"com.acme/a"`) || !strings.Contains(got, `"com.acme/b"`) || strings.Contains(got, "org.") {
+			t.Fatalf("answer: %s", got)
+		}
+	}
+	if faults := live.reported(); len(faults) != 0 {
+		t.Fatalf("faults reported to the breaker: %v", faults)
+	}
+	if r := e.get(t, "/v0.1/servers/org.other%2Fc/versions"); r.status != http.StatusNotFound {
+		t.Fatalf("a version the source's filter drops: %d, want 404", r.status)
+	}
+	if r := e.get(t, "/v0.1/servers/com.acme%2Fa/versions"); r.status != http.StatusOK {
+		t.Fatalf("a kept server: %d", r.status)
+	}
+}
+
+// TestUpstreamCursorMcpfedCannotCarry: an upstream next cursor too long to
+// fit in mcpfed's own, or holding control characters, is an upstream fault
+// (partial answer, reported to the breaker) — never a cursor handed to the
+// client that mcpfed then refuses with a 400. One of ordinary size walks.
+func TestUpstreamCursorMcpfedCannotCarry(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, pad string
+		fault     bool
+	}{
+		{"ordinary", strings.Repeat("c", 200), false},
+		{"too long", strings.Repeat("X", maxUpstreamCursor+1), true},
+		{"control character", "a\tb", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			live := newFakeLive(t, "up", liveItems(5)...)
+			live.cursorPad = tc.pad
+			e := newEnv(t, envOptions{members: []Member{{Live: live}}, maxAge: time.Minute})
+			r := e.get(t, "/v0.1/servers?limit=100")
+			if !tc.fault {
+				wantComplete(t, tc.name, r)
+				if n := strings.Count(string(r.body), `"io.github.live/`); n != 5 {
+					t.Fatalf("%d servers, want 5", n)
+				}
+				return
+			}
+			wantPartial(t, tc.name, r, "up")
+			faults := live.reported()
+			if len(faults) != 1 || !errors.Is(faults[0], ErrUpstreamCursor) {
+				t.Fatalf("faults %v, want one ErrUpstreamCursor", faults)
+			}
+		})
 	}
 }

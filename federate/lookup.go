@@ -70,7 +70,11 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 				rep.stale(b.name)
 			}
 			e.noteDropped(&rep, b.name, dropReason(answers[i].DropReason), answers[i].Dropped)
-			return newestFirst(answers[i].Entries), rep, nil
+			held := admitted(answers[i].Entries, b.admit)
+			if len(held) == 0 {
+				continue // the source's filter drops every version: not held here
+			}
+			return newestFirst(held), rep, nil
 		case errs[i] == nil || errors.Is(errs[i], upstream.ErrNotFound):
 			// Not held here: the next source may own it.
 		default:

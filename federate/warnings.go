@@ -35,9 +35,14 @@ func newWarnings(logger *slog.Logger, clock func() time.Time, interval time.Dura
 // request's context, for its request id) when the source's last line for
 // msg is an interval old. The attributes are those of this occurrence.
 func (w *warnings) warn(ctx context.Context, source, msg string, n int, attrs ...any) {
+	w.at(ctx, slog.LevelWarn, source, msg, n, append([]any{"source", source}, attrs...)...)
+}
+
+// at is warn at any level, for any subject (a source, a route).
+func (w *warnings) at(ctx context.Context, level slog.Level, subject, msg string, n int, attrs ...any) {
 	now := w.clock()
 	w.mu.Lock()
-	k := warningKey{source, msg}
+	k := warningKey{subject, msg}
 	st, ok := w.seen[k]
 	if !ok {
 		st = &warningState{}
@@ -51,5 +56,5 @@ func (w *warnings) warn(ctx context.Context, source, msg string, n int, attrs ..
 	count := st.pending
 	st.last, st.pending = now, 0
 	w.mu.Unlock()
-	w.logger.WarnContext(ctx, msg, append([]any{"source", source, "occurrences", count, "per", w.interval.String()}, attrs...)...)
+	w.logger.Log(ctx, level, msg, append(attrs, "occurrences", count, "per", w.interval.String())...)
 }

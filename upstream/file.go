@@ -226,7 +226,7 @@ func (s *FileSource) read(ctx context.Context) (*Document, string, error) {
 	if s.unchanged(stamp) {
 		return nil, stamp, nil
 	}
-	data, err := readRegular(ctx, p, s.opts.MaxBytes)
+	data, err := ReadRegular(ctx, p, s.opts.MaxBytes)
 	if err != nil {
 		return nil, stamp, err
 	}
@@ -317,7 +317,7 @@ func (s *FileSource) readDir(ctx context.Context, dir string) (*Document, string
 	doc := &Document{Format: FormatDirectory}
 	budget := s.opts.MaxBytes // what was measured may have grown since
 	for _, f := range files {
-		data, err := readRegular(ctx, f.path, budget)
+		data, err := ReadRegular(ctx, f.path, budget)
 		if err != nil {
 			return nil, stamp, err
 		}

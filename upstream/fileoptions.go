@@ -67,6 +67,8 @@ type FileOptions struct {
 	// NewStateDirStore(StateDir, Name, "file", 2×MaxBytes).
 	Store    SnapshotStore
 	StateDir string
+	// ReadOnly restores from the store and never saves (mcpfed check).
+	ReadOnly bool
 	Clock    func() time.Time
 	Logger   *slog.Logger
 	// OnLoad is called after every load attempt with the new status and how
@@ -167,6 +169,9 @@ func (o FileOptions) withDefaults() FileOptions {
 	if o.Store == nil && o.StateDir != "" && !o.isBuiltin() {
 		// Each entry is saved with its _meta block: room beyond the source's bytes.
 		o.Store = NewStateDirStore(o.StateDir, o.Name, "file", 2*o.MaxBytes)
+	}
+	if o.ReadOnly {
+		o.Store = ReadOnly(o.Store)
 	}
 	return o
 }

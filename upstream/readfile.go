@@ -16,13 +16,13 @@ var ErrNotRegular = errors.New("not a regular file")
 // ErrTooLarge marks input over its byte limit.
 var ErrTooLarge = errors.New("too large")
 
-// readRegular reads the regular file at path, at most limit bytes whatever
+// ReadRegular reads the regular file at path, at most limit bytes whatever
 // its size said when it was measured, and gives up when ctx ends. It opens
 // without blocking (a FIFO would otherwise wait for a writer), checks the
 // type of what it opened (not of what the path named a moment earlier), and
 // reads through a bound of limit+1 bytes, so a file that grows, or a device
 // behind a swapped symlink, costs at most limit bytes of memory.
-func readRegular(ctx context.Context, path string, limit int64) ([]byte, error) {
+func ReadRegular(ctx context.Context, path string, limit int64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}

@@ -109,8 +109,8 @@ func TestReadRegularNeverReadsSpecialFiles(t *testing.T) {
 	symlink(t, "/dev/zero", link)
 	for _, p := range []string{fifo, link, "/dev/zero", t.TempDir()} {
 		answersWithin(t, "readRegular", 2*time.Second, func() {
-			if _, err := readRegular(context.Background(), p, 1<<20); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "not a regular file") {
-				t.Errorf("readRegular(%s): %v", p, err)
+			if _, err := ReadRegular(context.Background(), p, 1<<20); err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("ReadRegular(%s): %v", p, err)
 			}
 		})
 	}

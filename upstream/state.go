@@ -178,7 +178,7 @@ func (s *StateDirStore) Load(now time.Time) (*State, error) {
 	// Regular files only: the bound and the type check keep a state file
 	// replaced by a FIFO or a link to a device from blocking or filling
 	// memory.
-	data, err := readRegular(context.Background(), p, s.maxBytes)
+	data, err := ReadRegular(context.Background(), p, s.maxBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoState
 	}

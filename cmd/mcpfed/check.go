@@ -61,12 +61,12 @@ func checkOffline(g *gateway, stdout, stderr io.Writer) int {
 	for _, w := range g.warnings {
 		fmt.Fprintf(stderr, "mcpfed: warning: %s\n", w)
 	}
-	out, err := config.MarshalYAML(map[string]any{"sources": g.cfg.Sources})
+	out, err := config.MarshalSourcesRedacted(g.cfg.Sources)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfed: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "# configuration valid: %d sources, none contacted\n%s", len(g.sources), out)
+	fmt.Fprintf(stdout, "# configuration valid: %d sources, none contacted (credentials, queries and header values not shown)\nsources:\n%s", len(g.sources), out)
 	return exitOK
 }
 

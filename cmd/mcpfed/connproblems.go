@@ -68,7 +68,7 @@ func rewriteNetHTTPError(p []byte) ([]byte, bool) {
 	detail := strings.TrimPrefix(string(rest), string(codeText)+" "+http.StatusText(code))
 	detail = strings.TrimSpace(strings.TrimPrefix(detail, ":"))
 	if detail == "" && code == http.StatusBadRequest {
-		detail = "the request line could not be parsed: check the path's percent-escapes (a literal % is written %25)"
+		detail = "the request could not be parsed: a malformed request line (check the path's percent-escapes: a literal % is written %25) or header"
 	} else if detail == "" {
 		detail = http.StatusText(code)
 	}

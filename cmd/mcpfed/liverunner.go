@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/metrics"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/remote"
@@ -110,29 +109,16 @@ func (r *liveRunner) Status() upstream.SourceStatus {
 	st.Name, st.Kind = r.live.Name(), "api"
 	st.Breaker = r.live.Breaker().State().String()
 	st.Order = r.live.OrderMode()
-	return st
-}
-
-// filteredLive applies a source's own filter to what its upstream returns
-// (a live source has no load step to filter at). Filtering a page can leave
-// it short or empty; the merge reads on, within the source's page bound.
-type filteredLive struct {
-	*remote.Live
-	f *filter.Filter
-}
-
-func (l filteredLive) Fetch(ctx context.Context, r upstream.Request) (*upstream.Response, error) {
-	resp, err := l.Live.Fetch(ctx, r)
-	if err != nil || l.f == nil {
-		return resp, err
-	}
-	kept := make([]*upstream.Entry, 0, len(resp.Entries))
-	for _, e := range resp.Entries {
-		if l.f.Match(e) {
-			kept = append(kept, e)
+	if st.Order == remote.OrderModeIndex {
+		// The index is refreshed in the background: its state, not the
+		// warm-up's, is what the source serves now.
+		ix := r.live.IndexStatus()
+		if ix.Entries > 0 {
+			st.Entries = ix.Entries
+		}
+		if ix.LastError != "" {
+			st.LastError = "list index: " + ix.LastError
 		}
 	}
-	out := *resp
-	out.Entries = kept
-	return &out, nil
+	return st
 }

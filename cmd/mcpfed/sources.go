@@ -69,11 +69,7 @@ func (g *gateway) newFile(sc config.SourceConfig, spec *upstream.FileSpec, f *fi
 	o := spec.Options(sc.Name)
 	o.Builtin = mcpfed.Builtin()
 	o.Admit, o.Clock, o.Logger, o.OnLoad = f.Match, g.clock, g.logger, g.metrics.SourceLoaded
-	o.StateDir = g.cfg.StateDir
-	if g.opts.readOnly {
-		o.StateDir = ""
-		o.Store = upstream.ReadOnly(upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0))
-	}
+	o.StateDir, o.ReadOnly = g.cfg.StateDir, g.opts.readOnly
 	fs, err := upstream.NewFileSource(o)
 	if err != nil {
 		return built{}, err
@@ -105,10 +101,7 @@ func (g *gateway) newAPI(sc config.SourceConfig, spec *remote.Spec, f *filter.Fi
 	if spec.IsMirror() {
 		o := spec.MirrorOptions(sc.Name)
 		o.Client, o.RateLimit = client, limit
-		o.StateDir = g.cfg.StateDir
-		if g.opts.readOnly {
-			o.Store = upstream.ReadOnly(upstream.NewStateDirStore(g.cfg.StateDir, sc.Name, sc.Kind, 0))
-		}
+		o.StateDir, o.ReadOnly = g.cfg.StateDir, g.opts.readOnly
 		o.Admit, o.Clock, o.Logger, o.OnLoad, o.Instrument = f.Match, g.clock, g.logger, g.metrics.SourceLoaded, g.metrics.InstrumentFetcher
 		m, err := remote.NewMirror(o)
 		if err != nil {
@@ -130,7 +123,7 @@ func (g *gateway) newAPI(sc config.SourceConfig, spec *remote.Spec, f *filter.Fi
 	}
 	g.closers = append(g.closers, l.Close)
 	lr := &liveRunner{live: l, clock: g.clock, metrics: g.metrics, timeout: spec.Timeout, crawlTimeout: spec.Crawl.Timeout}
-	return built{member: federate.Member{Live: filteredLive{l, f}, Required: sc.Required}, src: lr, mode: spec.Mode}, nil
+	return built{member: federate.Member{Live: l, Admit: f.Match, Required: sc.Required}, src: lr, mode: spec.Mode}, nil
 }
 
 func breakerGauge(s gobreaker.State) int {

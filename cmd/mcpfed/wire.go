@@ -98,12 +98,12 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	if err != nil {
 		return nil, err
 	}
-	keys, derived, err := config.CursorKeys(cfg)
+	keys, from, err := config.CursorKeys(cfg, !g.opts.readOnly)
 	if err != nil {
 		return nil, &invalidConfig{[]string{"cursorKeyFile: " + err.Error()}}
 	}
-	if derived {
-		g.warnings = append(g.warnings, "cursors are signed with a key derived from the sources list: whoever knows the configuration can forge them; set cursorKeyFile (MCPFED_CURSOR_KEY_FILE) to a file of random keys shared by the replicas")
+	if from == config.KeysInStateDir {
+		g.warnings = append(g.warnings, "cursors carry live sources' positions and are signed with a random key kept in the state directory ("+config.CursorKeyFileName+"): replicas refuse each other's cursors until they share cursorKeyFile (MCPFED_CURSOR_KEY_FILE)")
 	}
 	if cfg.Admin.Resync && cfg.Admin.TokenFile == "" {
 		g.warnings = append(g.warnings, "the resync endpoint is enabled without a token (admin.allowUnauthenticated): anyone who reaches the port can make every source resync")

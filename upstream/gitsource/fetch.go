@@ -17,6 +17,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 	"github.com/go-git/go-git/v5/storage/memory"
+
+	"github.com/mcpfed/mcpfed/upstream"
 )
 
 // targetRef is the clone's ref for the fetched commit (or tag): a ref of
@@ -172,7 +174,8 @@ func (s *Source) openClone() (*filesystem.Storage, error) {
 		s.tempDir = dir
 	}
 	dir := s.cloneDir()
-	marker, err := os.ReadFile(filepath.Join(dir, markerFile))
+	// The marker holds one URL: a bounded read of a regular file.
+	marker, err := upstream.ReadRegular(context.Background(), filepath.Join(dir, markerFile), 64<<10)
 	switch {
 	case err == nil && strings.TrimSpace(string(marker)) == s.remote.url:
 		sto := cloneStorage(dir)

@@ -318,20 +318,28 @@ func (c *Client) decode(op upstream.Operation, body []byte) (*upstream.Response,
 	if dec.More() {
 		return nil, errors.New("unexpected data after the JSON document")
 	}
+	var firstBad error
 	for i, it := range items {
 		if len(it.Server) == 0 {
 			return nil, fmt.Errorf("servers[%d] has no \"server\"", i)
 		}
 		e, err := upstream.NewEntry(it.Server, it.Meta)
 		if err != nil {
-			// One bad record must not take the whole source down: skip it, loudly.
+			// One bad record must not take the whole source down: skip it.
 			// Counted in the answer, so that nothing serves it as complete.
-			c.o.Logger.Warn("skipping invalid upstream entry", "source", c.o.Source, "index", i, "error", err)
+			if firstBad == nil {
+				firstBad = fmt.Errorf("servers[%d]: %w", i, err)
+			}
 			out.Dropped++
 			out.DropReason = upstream.DropInvalid
 			continue
 		}
 		out.Entries = append(out.Entries, e)
+	}
+	if firstBad != nil {
+		// One line per page, not per record: a page of bad records must not
+		// turn into a log line each (the page cache bounds how often).
+		c.o.Logger.Warn("skipping invalid upstream entries", "source", c.o.Source, "skipped", out.Dropped, "first", firstBad)
 	}
 	// A registry that does not send the official block gets it derived,
 	// dated upstream.UndatedTime: never when this process first saw it, so

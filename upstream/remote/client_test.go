@@ -595,8 +595,9 @@ func TestClientSkipsInvalidEntries(t *testing.T) {
 	if got, want := entryKeys(resp), []string{"io.github.acme/a@1.0.0", "io.github.acme/d@1.0.0"}; !slices.Equal(got, want) {
 		t.Errorf("entries = %v, want %v", got, want)
 	}
-	if n := strings.Count(logBuf.String(), "skipping invalid upstream entry"); n != 4 {
-		t.Errorf("logged %d skipped entries, want 4:\n%s", n, logBuf.String())
+	// One line for the page, with the count: never a line per record.
+	if n := strings.Count(logBuf.String(), "skipping invalid upstream entries"); n != 1 || !strings.Contains(logBuf.String(), "skipped=4") || resp.Dropped != 4 {
+		t.Errorf("logged %d lines (dropped %d), want one line counting 4:\n%s", n, resp.Dropped, logBuf.String())
 	}
 	if !strings.Contains(logBuf.String(), "source=src") {
 		t.Errorf("the warning does not name the source:\n%s", logBuf.String())

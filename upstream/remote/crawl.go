@@ -88,8 +88,9 @@ func crawl(ctx context.Context, fetch upstream.Fetcher, req upstream.Request, b 
 			return nil, st, fmt.Errorf("crawl page %d: upstream repeated a cursor (%d bytes)", st.Requests, len(resp.NextCursor))
 		}
 		// Cursors are keyset positions: a page of versions all seen before
-		// in this walk, with yet another new cursor, goes nowhere.
-		if len(resp.Entries) > 0 && len(out) == before {
+		// in this walk (or none at all), with yet another new cursor, goes
+		// nowhere: endless empty pages must not cost crawl.maxPages requests.
+		if len(out) == before {
 			return nil, st, fmt.Errorf("crawl page %d: %w", st.Requests, ErrNoProgress)
 		}
 		seen[resp.NextCursor] = true

@@ -39,9 +39,11 @@ type MirrorOptions struct {
 	CrawlTimeout time.Duration
 	// StateDir persists the mirrored snapshot (restored at start).
 	StateDir string
-	// Store, when set, replaces the StateDir store (for example a read-only
-	// one for `mcpfed check`).
+	// Store, when set, replaces the StateDir store, which is bounded by
+	// twice crawl.maxBytes (the entries and their _meta blocks).
 	Store upstream.SnapshotStore
+	// ReadOnly restores from the store and never saves (mcpfed check).
+	ReadOnly bool
 	// Instrument wraps the upstream calls with metrics (may be nil).
 	Instrument func(source string, next upstream.Fetcher) upstream.Fetcher
 	Admit      func(*upstream.Entry) bool
@@ -107,8 +109,15 @@ func NewMirror(o MirrorOptions) (*Mirror, error) {
 	if err != nil {
 		return nil, err
 	}
+	store := o.Store
+	if store == nil && o.StateDir != "" {
+		store = upstream.NewStateDirStore(o.StateDir, o.Client.Source, "api", 2*o.MaxBytes)
+	}
+	if o.ReadOnly {
+		store = upstream.ReadOnly(store)
+	}
 	h := upstream.NewHolder(upstream.HolderOptions{
-		Name: o.Client.Source, Kind: "api", Admit: o.Admit, Store: o.Store, StateDir: o.StateDir, RecomputeLatest: true,
+		Name: o.Client.Source, Kind: "api", Admit: o.Admit, Store: store, RecomputeLatest: true,
 		Clock: o.Clock, Logger: o.Client.Logger, OnLoad: o.OnLoad,
 	})
 	var f upstream.Fetcher = NewRateLimiter(client, o.RateLimit)

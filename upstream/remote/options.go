@@ -10,7 +10,7 @@ import (
 // and nowhere else: the configuration applies them through the options'
 // own defaulting and documents them from these names. Byte bounds are sized
 // so that the defaults of a deployment together fit its memory limit
-// (deploy/kubernetes: 512 MiB).
+// (deploy/kubernetes: 896 MiB).
 const (
 	// DefaultTimeout bounds one upstream request.
 	DefaultTimeout = 15 * time.Second
@@ -61,7 +61,7 @@ const (
 	// what it read; a full resync holds the old snapshot, the crawl and the
 	// new snapshot at once, about 5× the bytes read (measured: 20,000
 	// synthetic entries, 12 MB read, 58 MiB at the peak). 48 MiB then
-	// peaks near 240 MiB, within half the deployment's 512 MiB; 50,000
+	// peaks near 240 MiB, within a third of the deployment's 896 MiB; 50,000
 	// entries bound the per-entry overhead when entries are small.
 	DefaultCrawlMaxPages         = 10000
 	DefaultCrawlMaxEntries       = 50_000
