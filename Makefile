@@ -8,7 +8,7 @@ STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 FUZZTIME    ?= 30s
 
-.PHONY: run build test test-official lint vet staticcheck fmt-check fuzz tools bench load soak
+.PHONY: run build test test-official test-k8s lint vet staticcheck fmt-check fuzz tools bench load soak
 
 ## run: build, then serve the built-in catalogue on :8080 (override with
 ## MCPFED_LISTEN_ADDR). The server replaces the recipe's shell, so it is
@@ -31,6 +31,12 @@ test: vet
 ## (~3 min), later runs ~10s. Not part of `make test`.
 test-official:
 	MCPFED_TEST_OFFICIAL=1 $(GO) test -count=1 -timeout 20m ./pgtest/ ./officialtest/
+
+## test-k8s: service-account tokens from a real kube-apiserver (../shared/tools/kube-apiserver.sh;
+## etcd from Debian's etcd-server, openssl, curl). The first run builds kube-apiserver
+## (~5 min on 2 cores, cached in ~/.cache/mcpfed-k8s), later runs ~15 s. Not part of `make test`.
+test-k8s:
+	MCPFED_TEST_K8S=1 $(GO) test -count=1 -timeout 30m -run Kube ./auth/ ./kubetest/
 
 vet:
 	$(GO) vet ./...
