@@ -132,7 +132,7 @@ func (l *RateLimiter) fits(ctx context.Context, d time.Duration) bool {
 // budget or an upstream's Retry-After.
 func (l *RateLimiter) Ready() bool {
 	l.mu.Lock()
-	held := l.notBefore.After(time.Now())
+	held := l.notBefore.After(l.o.Clock()) // the clock the hold was dated with
 	l.mu.Unlock()
 	return !held && l.lim.Tokens() >= 1
 }
