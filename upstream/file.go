@@ -44,6 +44,9 @@ type SourceStatus struct {
 	// Order is how a live source answers list queries now: "bytes"
 	// (forwarded) or "index" (from its local index of the full list).
 	Order string
+	// Loading reports an attempt in progress (a first crawl may take
+	// minutes: readiness counts it as started, State as "loading").
+	Loading bool
 }
 
 // ErrNotResyncable is returned by Resync of a source that has nothing to
@@ -57,6 +60,8 @@ func (s SourceStatus) State() string {
 	switch {
 	case s.LastAttempt.IsZero() && s.Loaded:
 		return "restored"
+	case s.LastAttempt.IsZero() && s.Loading:
+		return "loading"
 	case s.LastAttempt.IsZero():
 		return "pending"
 	case s.LastError == "":

@@ -122,6 +122,7 @@ func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx contex
 	now := h.o.Clock()
 	h.mu.Lock()
 	lastError := h.status.LastError
+	h.status.Loading = true
 	h.mu.Unlock()
 
 	err := load(ctx, now)
@@ -129,7 +130,7 @@ func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx contex
 	h.mu.Lock()
 	// The attempt becomes visible when it ends: while a first load runs the
 	// source is pending, not "ok" with nothing loaded.
-	h.status.LastAttempt = now
+	h.status.LastAttempt, h.status.Loading = now, false
 	loaded, failed := false, false
 	switch {
 	case errors.Is(err, ErrUnchanged):

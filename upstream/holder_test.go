@@ -53,7 +53,7 @@ func TestHolderStatusNeverWaitsForALoad(t *testing.T) {
 
 	answersWithin(t, "Status", time.Second, func() {
 		// A first attempt still running is pending, not "ok".
-		if st := h.Status(); !st.LastAttempt.IsZero() || st.Loaded || st.State() != "pending" {
+		if st := h.Status(); !st.LastAttempt.IsZero() || st.Loaded || !st.Loading || st.State() != "loading" {
 			t.Errorf("status during the load: %+v (%s)", st, st.State())
 		}
 	})

@@ -434,6 +434,26 @@ func TestStatusAnswersWhileASourceLoads(t *testing.T) {
 			t.Errorf("GET %s took %s", path, took)
 		}
 	}
+	// A source that is not required and is still in its first load (a
+	// first crawl can take minutes) does not hold the pod out of service;
+	// its state says it is loading.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := client.Get("http://" + ln.Addr().String() + "/readyz")
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz not 200 while a source that is not required loads: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := g.sources[0].Status(); !st.Loading || st.State() != "loading" {
+		t.Errorf("status of the loading source: %+v (%s)", st, st.State())
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serveOn: %v", err)

@@ -198,12 +198,15 @@ func buildProblems(cfg config.Config, skip map[int]bool) []string {
 	return out
 }
 
-// attempted reports whether the named source has made its first load
-// attempt (readiness). Status never blocks, so neither does /readyz.
+// attempted reports whether the named source has started its first load
+// attempt (readiness): a source that is not required does not hold a pod
+// out of service while its first crawl runs for minutes. Status never
+// blocks, so neither does /readyz.
 func (g *gateway) attempted(name string) bool {
 	for _, s := range g.sources {
 		if s.Name() == name {
-			return !s.Status().LastAttempt.IsZero()
+			st := s.Status()
+			return !st.LastAttempt.IsZero() || st.Loading
 		}
 	}
 	return false
