@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mcpfed/mcpfed/auth"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/filter"
 )
@@ -38,10 +39,14 @@ type Config struct {
 	HTTP HTTPConfig `yaml:"http" envPrefix:"HTTP_"`
 	// Sources in priority order (first wins). Empty: the built-in catalogue.
 	Sources []SourceConfig `yaml:"sources"`
-	// Views are named filtered views served under /registry/{name}/v0.1.
+	// Views are named views served under /registry/{name}/v0.1; the view
+	// named default configures the root (/v0.1, /v0).
 	Views []ViewConfig `yaml:"views"`
 	// Admin enables operator endpoints.
 	Admin AdminConfig `yaml:"admin" envPrefix:"ADMIN_"`
+	// Auth is inbound authentication: issuers, static tokens, the
+	// per-client rate limit, trusted proxies and the audit stream.
+	Auth auth.Config `yaml:"auth"`
 
 	// where remembers where each field was written, for the messages of
 	// problems found after Load (SourceProblems).
@@ -57,6 +62,9 @@ type AdminConfig struct {
 	// AllowUnauthenticated lets resync run without a token (a warning is
 	// logged at start); without it, resync without tokenFile is an error.
 	AllowUnauthenticated bool `yaml:"allowUnauthenticated" env:"ALLOW_UNAUTHENTICATED"`
+	// Claims make a verified token (auth:) an admin token: every key must
+	// match, as in a view's access.claims.
+	Claims map[string]any `yaml:"claims"`
 }
 
 // ResponseCacheConfig bounds the response cache.
@@ -77,10 +85,37 @@ type HTTPConfig struct {
 	MaxInFlight int `yaml:"maxInFlight" env:"MAX_IN_FLIGHT"`
 }
 
-// ViewConfig is a named view: a filter over the merged catalogue.
+// DefaultView is the name of the view that configures the root (/v0.1,
+// /v0); without it the root is every source, anonymous.
+const DefaultView = "default"
+
+// ViewConfig is a named view: an ordered subset of the sources, then a
+// filter, behind an access rule.
 type ViewConfig struct {
-	Name   string      `yaml:"name"`
-	Filter filter.Spec `yaml:"filter"`
+	Name string `yaml:"name"`
+	// Sources are the source names the view merges, in priority order
+	// (first wins). Empty: every source in configured order.
+	Sources []string    `yaml:"sources"`
+	Filter  filter.Spec `yaml:"filter"`
+	// Access decides who may read the view. Not written: anonymous;
+	// written without anonymous: true, a valid token is required (and its
+	// claims, if any).
+	Access auth.Access `yaml:"access"`
+}
+
+// Private reports whether the view's answers depend on the caller: it is
+// not anonymous, so they are Cache-Control private, Vary: Authorization.
+func (v ViewConfig) Private() bool { return !v.Access.Anonymous }
+
+// RootView is the configuration of the root view: the view named
+// default, else every source, anonymous.
+func (c Config) RootView() ViewConfig {
+	for _, v := range c.Views {
+		if v.Name == DefaultView {
+			return v
+		}
+	}
+	return ViewConfig{Name: DefaultView, Access: auth.Access{Anonymous: true}}
 }
 
 // Defaults of the settings this package owns; each source kind owns its own.

@@ -183,6 +183,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.decode(val, elem, join(path, k.Value))
 			v.SetMapIndex(reflect.ValueOf(k.Value), elem)
 		}
+	case reflect.Interface:
+		// A free-form value (claims): whatever YAML or JSON holds.
+		var x any
+		if err := n.Decode(&x); err != nil {
+			d.fail(n.Line, path, "%v", err)
+			return
+		}
+		if x != nil {
+			v.Set(reflect.ValueOf(x))
+		}
 	default:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n.Line, path, "expects a single value, not %s", describe(n))

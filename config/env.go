@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/mcpfed/mcpfed/auth"
 )
 
 // EnvPrefix starts every variable mcpfed reads.
@@ -18,7 +20,68 @@ const (
 	EnvConfig = EnvPrefix + "CONFIG"
 	// EnvSources is the sources list, YAML or JSON, replacing the file's.
 	EnvSources = EnvPrefix + "SOURCES"
+	// EnvAuth is the auth: block, YAML or JSON, replacing the file's.
+	EnvAuth = EnvPrefix + "AUTH"
+	// EnvViews is the views list, YAML or JSON, replacing the file's.
+	EnvViews = EnvPrefix + "VIEWS"
+	// The single-issuer case: they set (adding it if needed) the entry of
+	// auth.oidc named default, after MCPFED_AUTH.
+	EnvAuthOIDCIssuer        = EnvPrefix + "AUTH_OIDC_ISSUER"
+	EnvAuthOIDCAudience      = EnvPrefix + "AUTH_OIDC_AUDIENCE"
+	EnvAuthOIDCCAFile        = EnvPrefix + "AUTH_OIDC_CA_FILE"
+	EnvAuthOIDCJWKSTokenFile = EnvPrefix + "AUTH_OIDC_JWKS_TOKEN_FILE"
 )
+
+// DefaultIssuer names the auth.oidc entry the MCPFED_AUTH_OIDC_*
+// variables set.
+const DefaultIssuer = "default"
+
+// oidcEnv maps each single-issuer variable to its field.
+func oidcEnv(o *auth.OIDCConfig) []struct {
+	name, field string
+	dst         *string
+} {
+	return []struct {
+		name, field string
+		dst         *string
+	}{
+		{EnvAuthOIDCIssuer, "issuer", &o.Issuer},
+		{EnvAuthOIDCAudience, "audience", &o.Audience},
+		{EnvAuthOIDCCAFile, "caFile", &o.CAFile},
+		{EnvAuthOIDCJWKSTokenFile, "jwksTokenFile", &o.JWKSTokenFile},
+	}
+}
+
+// applyOIDCEnv sets the issuer named default from the single-issuer
+// variables, adding it after the others when there is none.
+func applyOIDCEnv(cfg *Config, vars map[string]string, where map[string]position) {
+	var o auth.OIDCConfig
+	set := false
+	for _, e := range oidcEnv(&o) {
+		if _, ok := vars[e.name]; ok {
+			set = true
+		}
+	}
+	if !set {
+		return
+	}
+	i := slices.IndexFunc(cfg.Auth.OIDC, func(o auth.OIDCConfig) bool { return o.Name == DefaultIssuer })
+	if i < 0 {
+		cfg.Auth.OIDC = append(cfg.Auth.OIDC, auth.OIDCConfig{Name: DefaultIssuer})
+		i = len(cfg.Auth.OIDC) - 1
+	}
+	entry := &cfg.Auth.OIDC[i]
+	path := fmt.Sprintf("auth.oidc[%d]", i)
+	for _, e := range oidcEnv(entry) {
+		if v, ok := vars[e.name]; ok {
+			*e.dst = strings.TrimSpace(v)
+			where[path+"."+e.field] = position{name: e.name}
+			if _, ok := where[path]; !ok {
+				where[path] = position{name: e.name}
+			}
+		}
+	}
+}
 
 // envField is a Config field set by a variable.
 type envField struct {
@@ -47,7 +110,8 @@ func envFields(t reflect.Type, prefix, path string, index []int) []envField {
 
 // EnvNames are every variable mcpfed reads, sorted.
 func EnvNames() []string {
-	names := []string{EnvConfig, EnvSources}
+	names := []string{EnvConfig, EnvSources, EnvAuth, EnvViews,
+		EnvAuthOIDCIssuer, EnvAuthOIDCAudience, EnvAuthOIDCCAFile, EnvAuthOIDCJWKSTokenFile}
 	for _, f := range envFields(reflect.TypeFor[Config](), EnvPrefix, "", nil) {
 		names = append(names, f.name)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mcpfed/mcpfed"
+	"github.com/mcpfed/mcpfed/auth"
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
@@ -46,17 +47,21 @@ func Load(env map[string]string, flags Flags) (Config, error) {
 	}
 	l.probs = append(l.probs, applyEnv(&cfg, env, l.where)...)
 	if s, ok := env[EnvSources]; ok && strings.TrimSpace(s) != "" {
-		for p := range l.where {
-			if p == "sources" || strings.HasPrefix(p, "sources[") {
-				delete(l.where, p)
-			}
-		}
 		var sources []SourceConfig
-		d := decoder{origin: EnvSources, kinds: l.kinds, where: l.where}
-		d.parse([]byte(s), &sources, "sources")
-		l.probs = append(l.probs, d.probs...)
+		l.envBlock(EnvSources, s, "sources", &sources)
 		cfg.Sources = sources
 	}
+	if s, ok := env[EnvAuth]; ok && strings.TrimSpace(s) != "" {
+		var a auth.Config
+		l.envBlock(EnvAuth, s, "auth", &a)
+		cfg.Auth = a
+	}
+	if s, ok := env[EnvViews]; ok && strings.TrimSpace(s) != "" {
+		var views []ViewConfig
+		l.envBlock(EnvViews, s, "views", &views)
+		cfg.Views = views
+	}
+	applyOIDCEnv(&cfg, env, l.where)
 	for _, o := range []struct {
 		val, path, flag string
 		dst             *string
@@ -78,10 +83,30 @@ func Load(env map[string]string, flags Flags) (Config, error) {
 			s.Spec.ApplyDefaults()
 		}
 	}
+	// A view without an access block is anonymous, as views were before
+	// access control (and the root is without a default view).
+	for i := range cfg.Views {
+		if _, written := l.where[fmt.Sprintf("views[%d].access", i)]; !written {
+			cfg.Views[i].Access.Anonymous = true
+		}
+	}
 	l.validate(cfg)
 	cfg.where = l.where
 	sortProblems(l.probs, path)
 	return cfg, errors.Join(l.probs...)
+}
+
+// envBlock decodes the variable name (YAML or JSON) into out, replacing
+// what the file wrote at path.
+func (l *loader) envBlock(name, val, path string, out any) {
+	for p := range l.where {
+		if p == path || strings.HasPrefix(p, path+"[") || strings.HasPrefix(p, path+".") {
+			delete(l.where, p)
+		}
+	}
+	d := decoder{origin: name, kinds: l.kinds, where: l.where}
+	d.parse([]byte(val), out, path)
+	l.probs = append(l.probs, d.probs...)
 }
 
 type loader struct {
@@ -146,7 +171,7 @@ func sortProblems(probs []error, file string) {
 			return 2, 0
 		case p.Origin == file:
 			return 0, p.Line
-		case p.Origin == EnvSources:
+		case p.Origin == EnvSources, p.Origin == EnvAuth, p.Origin == EnvViews:
 			return 1, p.Line
 		}
 		return 2, 0

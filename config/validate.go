@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mcpfed/mcpfed/auth"
 	"github.com/mcpfed/mcpfed/filter"
 )
 
@@ -34,6 +35,10 @@ func (l *loader) problemAt(path, locate, msg string) {
 		case q == path:
 			p.Path = pos.name // a variable or flag: its own name says where
 		case q == locate:
+			p.Origin = pos.name
+		default:
+			// A parent written by a variable (auth.oidc[i] by the
+			// MCPFED_AUTH_OIDC_* variables): the variable says where.
 			p.Origin = pos.name
 		}
 		break
@@ -74,8 +79,8 @@ func (l *loader) validate(c Config) {
 	l.notNegative(reflect.ValueOf(c.ResponseCache), "responseCache")
 	// The http: block is the HTTP server's to check (cmd/mcpfed), with
 	// Problems placing its messages.
-	if c.Admin.Resync && c.Admin.TokenFile == "" && !c.Admin.AllowUnauthenticated {
-		l.problem("admin.resync", "the resync endpoint needs admin.tokenFile (MCPFED_ADMIN_TOKEN_FILE); "+
+	if c.Admin.Resync && c.Admin.TokenFile == "" && len(c.Admin.Claims) == 0 && !c.Admin.AllowUnauthenticated {
+		l.problem("admin.resync", "the resync endpoint needs admin.tokenFile (MCPFED_ADMIN_TOKEN_FILE) or admin.claims; "+
 			"to run it without a token, set admin.allowUnauthenticated: true")
 	}
 	if c.CursorKeyFile != "" {
@@ -91,8 +96,44 @@ func (l *loader) validate(c Config) {
 			l.problem(path+".name", "%q must be a unique slug", v.Name)
 		}
 		views[v.Name] = true
+		listed := map[string]bool{}
+		for j, name := range v.Sources {
+			at := fmt.Sprintf("%s.sources[%d]", path, j)
+			switch {
+			case !slices.ContainsFunc(c.Sources, func(s SourceConfig) bool { return s.Name == name }):
+				l.problem(at, "no source named %q", name)
+			case listed[name]:
+				l.problem(at, "%q is listed twice", name)
+			}
+			listed[name] = true
+		}
+		if v.Sources != nil && len(v.Sources) == 0 {
+			l.problem(path+".sources", "an empty list selects nothing; leave it out for every source")
+		}
 		if _, err := filter.New(v.Filter); err != nil {
 			l.fieldErrors(path+".filter", reflect.TypeFor[filter.Spec](), err)
+		}
+		if err := v.Access.Validate(); err != nil {
+			l.fieldErrors(path, reflect.TypeFor[ViewConfig](), err)
+		}
+		if !v.Access.Anonymous && len(c.Auth.OIDC) == 0 && len(c.Auth.Tokens) == 0 {
+			l.problem(path+".access", "needs a token, but auth: configures no issuer (auth.oidc) and no token (auth.tokens); "+
+				"set access.anonymous: true or configure auth")
+		}
+	}
+	if err := c.Auth.Validate(); err != nil {
+		l.fieldErrors("", reflect.TypeFor[Config](), err)
+	}
+	if len(c.Admin.Claims) > 0 {
+		if err := (auth.Access{Claims: c.Admin.Claims}).Validate(); err != nil {
+			var rest []error
+			for _, e := range flatten(err) {
+				rest = append(rest, errors.New(strings.TrimPrefix(e.Error(), "access.")))
+			}
+			l.fieldErrors("admin", reflect.TypeFor[AdminConfig](), errors.Join(rest...))
+		}
+		if len(c.Auth.OIDC) == 0 && len(c.Auth.Tokens) == 0 {
+			l.problem("admin.claims", "needs auth.oidc or auth.tokens: no token can carry claims without them")
 		}
 	}
 }

@@ -74,6 +74,17 @@ type shippedConfig struct {
 		TokenFile string `yaml:"tokenFile"`
 	} `yaml:"admin"`
 	Sources []shippedSource `yaml:"sources"`
+	Auth    struct {
+		Tokens []struct {
+			TokenFile string `yaml:"tokenFile"`
+		} `yaml:"tokens"`
+	} `yaml:"auth"`
+	Views []struct {
+		Name   string `yaml:"name"`
+		Access *struct {
+			Anonymous bool `yaml:"anonymous"`
+		} `yaml:"access"`
+	} `yaml:"views"`
 }
 
 // files lists every file the configuration names.
@@ -81,6 +92,9 @@ func (c shippedConfig) files() []string {
 	out := []string{c.CursorKeyFile, c.Admin.TokenFile}
 	for _, s := range c.Sources {
 		out = append(out, s.Path, s.TokenFile, s.UsernameFile, s.PasswordFile)
+	}
+	for _, t := range c.Auth.Tokens {
+		out = append(out, t.TokenFile)
 	}
 	return slices.DeleteFunc(out, func(f string) bool { return f == "" || strings.HasPrefix(f, "builtin:") })
 }
@@ -143,6 +157,24 @@ func TestShippedConfigAnswersComplete(t *testing.T) {
 	}
 	if examples.CursorKeyFile == "" || examples.Admin.TokenFile == "" {
 		t.Error("no commented-out cursorKeyFile or admin.tokenFile example")
+	}
+	// Access control: as shipped every view is anonymous; the example adds
+	// a private view named internal and a static token for it.
+	for _, v := range shipped.Views {
+		if v.Access != nil && !v.Access.Anonymous {
+			t.Errorf("as shipped, view %s needs a token", v.Name)
+		}
+	}
+	internal := slices.IndexFunc(examples.Views, func(v struct {
+		Name   string `yaml:"name"`
+		Access *struct {
+			Anonymous bool `yaml:"anonymous"`
+		} `yaml:"access"`
+	}) bool {
+		return v.Name == "internal" && v.Access != nil && !v.Access.Anonymous
+	})
+	if internal < 0 || len(examples.Auth.Tokens) == 0 || len(shipped.Auth.Tokens) != 0 {
+		t.Error("no commented-out private view internal with a static token (or a token enabled as shipped)")
 	}
 
 	// Every file either variant names is in the ConfigMap, or is a key of the

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,8 +30,19 @@ type BuildInfo struct {
 // APIOptions configure the HTTP API.
 type APIOptions struct {
 	Engine *Engine
-	// Views are the named views served under /registry/{view}/.
+	// Root is the view served at /v0.1 and /v0 (nil: every member in
+	// configured order, unfiltered, public).
+	Root *View
+	// Views are the named views served under /registry/{view}/, by name.
 	Views map[string]*View
+	// Authorize, when set, decides every request to a registry API route
+	// (servers, versions, version, health, ping and version, under the
+	// root and every view) before anything else is done for it, the
+	// response cache included. view is "" for the root, else the view's
+	// name (an unknown view is a 404 without asking). When it returns
+	// false it has written the answer (401, 403, 429) and the API writes
+	// nothing more.
+	Authorize func(w http.ResponseWriter, r *http.Request, view string) bool
 	// MaxAge is the Cache-Control max-age of complete answers.
 	MaxAge time.Duration
 	Build  BuildInfo
@@ -76,6 +89,9 @@ func NewAPI(o APIOptions) (*API, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkViews(o); err != nil {
+		return nil, err
+	}
 	a := &API{o: o, mux: http.NewServeMux(), openapi: newAnswer("application/yaml", doc, Report{})}
 	actx, cancel := context.WithCancel(context.Background())
 	a.admin = &admin{ctx: actx, cancel: cancel, running: map[string]bool{}}
@@ -98,7 +114,7 @@ func NewAPI(o APIOptions) (*API, error) {
 	a.route("/openapi.yaml", "/openapi.yaml", a.serveOpenAPI)
 	for _, p := range APIPrefixes {
 		a.registerAdmin(p)
-		a.registerAPI(p, p, 3, nil)
+		a.registerAPI(p, p, 3, a.rootView)
 		a.registerAPI("/registry/{view}"+p, "/registry/{view}"+p, 5, a.lookupView)
 	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -110,24 +126,72 @@ func NewAPI(o APIOptions) (*API, error) {
 // Handler returns the API with path checks and CORS handling in front.
 func (a *API) Handler() http.Handler { return cors(checkPath(a.mux)) }
 
-// viewLookup resolves the view of a request (nil: the default view).
-type viewLookup func(r *http.Request) (*View, error)
+// checkViews refuses views the engine cannot serve (a source that is not
+// a member), naming every such view and source.
+func checkViews(o APIOptions) error {
+	if o.Engine == nil {
+		return nil
+	}
+	errs := []error{o.Engine.CheckView(o.Root)}
+	for _, name := range slices.Sorted(maps.Keys(o.Views)) {
+		v := o.Views[name]
+		if v == nil {
+			errs = append(errs, fmt.Errorf("view %q: no definition", name))
+			continue
+		}
+		errs = append(errs, o.Engine.CheckView(v))
+	}
+	return errors.Join(errs...)
+}
+
+// served is the view of one request: the view (nil: every member,
+// public), the name the Authorize hook and the response cache know it by
+// ("" for the root), and whether it is private.
+type served struct {
+	view *View
+	name string
+}
+
+func (s served) private() bool { return s.view != nil && s.view.Private }
+
+// cacheScope is the view's part of a response cache key: the root and a
+// named view never share answers, nor do two definitions of one view.
+func (s served) cacheScope() string { return s.name + "|" + s.view.identity() }
+
+// viewLookup resolves the view of a request.
+type viewLookup func(r *http.Request) (served, error)
+
+// viewHandler serves a request for a resolved, authorized view.
+type viewHandler func(w http.ResponseWriter, r *http.Request, v served)
 
 // registerAPI mounts the registry endpoints under pattern. restAt is the
 // index of the first path segment after ".../servers/".
 func (a *API) registerAPI(pattern, label string, restAt int, views viewLookup) {
-	if views == nil {
-		views = func(*http.Request) (*View, error) { return nil, nil }
+	a.route(pattern+"/servers", label+"/servers", a.viewed(views, func(w http.ResponseWriter, r *http.Request, v served) {
+		a.list(w, r, label+"/servers", v)
+	}))
+	a.route(pattern+"/servers/{rest...}", label+"/servers/{serverName}", a.viewed(views, func(w http.ResponseWriter, r *http.Request, v served) {
+		a.server(w, r, label, restAt, v)
+	}))
+	a.route(pattern+"/health", label+"/health", a.viewed(views, a.health))
+	a.route(pattern+"/ping", label+"/ping", a.viewed(views, a.ping))
+	a.route(pattern+"/version", label+"/version", a.viewed(views, a.version))
+}
+
+// viewed resolves the request's view and asks Authorize before h does
+// anything: no answer, cached or not, reaches a request it refuses.
+func (a *API) viewed(views viewLookup, h viewHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := views(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if a.o.Authorize != nil && !a.o.Authorize(w, r, v.name) {
+			return
+		}
+		h(w, r, v)
 	}
-	a.route(pattern+"/servers", label+"/servers", func(w http.ResponseWriter, r *http.Request) {
-		a.list(w, r, label+"/servers", views)
-	})
-	a.route(pattern+"/servers/{rest...}", label+"/servers/{serverName}", func(w http.ResponseWriter, r *http.Request) {
-		a.server(w, r, label, restAt, views)
-	})
-	a.route(pattern+"/health", label+"/health", a.health)
-	a.route(pattern+"/ping", label+"/ping", a.ping)
-	a.route(pattern+"/version", label+"/version", a.version)
 }
 
 // route registers a GET (and HEAD) handler; other methods get a 405 problem.
@@ -143,20 +207,18 @@ func (a *API) route(pattern, label string, h http.HandlerFunc) {
 	})
 }
 
-func (a *API) lookupView(r *http.Request) (*View, error) {
+func (a *API) rootView(*http.Request) (served, error) { return served{view: a.o.Root}, nil }
+
+func (a *API) lookupView(r *http.Request) (served, error) {
 	name := r.PathValue("view")
-	if v, ok := a.o.Views[name]; ok {
-		return v, nil
+	if v, ok := a.o.Views[name]; ok && v != nil {
+		return served{view: v, name: name}, nil
 	}
-	return nil, notFound("no view named %q", name)
+	return served{}, notFound("no view named %q", name)
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views viewLookup) {
-	view, err := views(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) list(w http.ResponseWriter, r *http.Request, route string, v served) {
+	view := v.view
 	values, err := strictQuery(r)
 	if err != nil {
 		writeError(w, err)
@@ -167,8 +229,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views v
 		writeError(w, err)
 		return
 	}
-	key := "list|" + view.name() + "|" + q.key() + "|" + a.o.Engine.Revision()
-	a.serve(w, r, route, key, func(ctx context.Context) (*answer, error) {
+	key := "list|" + v.cacheScope() + "|" + q.key() + "|" + a.o.Engine.Revision()
+	a.serve(w, r, route, key, v, func(ctx context.Context) (*answer, error) {
 		page, err := a.o.Engine.List(ctx, q, view)
 		if err != nil {
 			return nil, err
@@ -181,7 +243,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request, route string, views v
 // version): the cached answer for key, or one computation shared by every
 // concurrent identical request (complete, current answers are kept), then
 // the response or the problem.
-func (a *API) serve(w http.ResponseWriter, r *http.Request, route, key string, compute func(context.Context) (*answer, error)) {
+func (a *API) serve(w http.ResponseWriter, r *http.Request, route, key string, v served, compute func(context.Context) (*answer, error)) {
 	var ans *answer
 	var err error
 	if a.answers == nil {
@@ -196,10 +258,10 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, route, key string, c
 		})
 	}
 	if err != nil {
-		a.fail(w, r, err)
+		a.fail(w, r, err, v)
 		return
 	}
-	a.resp.write(w, r, route, ans)
+	a.resp.writeFor(w, r, route, ans, v.private())
 }
 
 // Close stops the background work: the response cache's, and resyncs
@@ -217,12 +279,8 @@ func (a *API) Close() {
 // server serves /servers/{serverName}/versions[/{version}]. The name arrives
 // URL-encoded (io.github.x%2Fy) and is decoded exactly once; an unencoded
 // slash is accepted too, since a name has exactly one.
-func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restAt int, views viewLookup) {
-	view, err := views(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
+func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restAt int, v served) {
+	view := v.view
 	segs := strings.Split(r.URL.EscapedPath(), "/")
 	if len(segs) <= restAt {
 		writeProblem(w, http.StatusNotFound, "no route for "+r.URL.Path)
@@ -258,8 +316,8 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 	case len(tail) == 0:
 		route := label + "/servers/{serverName}/versions"
 		metrics.SetRoute(r, route)
-		key := fmt.Sprintf("versions|%s|%q|%t|%s", view.name(), name, includeDeleted, a.o.Engine.Revision())
-		a.serve(w, r, route, key, func(ctx context.Context) (*answer, error) {
+		key := fmt.Sprintf("versions|%s|%q|%t|%s", v.cacheScope(), name, includeDeleted, a.o.Engine.Revision())
+		a.serve(w, r, route, key, v, func(ctx context.Context) (*answer, error) {
 			entries, rep, err := a.o.Engine.Versions(ctx, name, includeDeleted, view)
 			if err != nil {
 				return nil, withReport(err, rep)
@@ -276,8 +334,8 @@ func (a *API) server(w http.ResponseWriter, r *http.Request, label string, restA
 			writeError(w, err)
 			return
 		}
-		key := fmt.Sprintf("version|%s|%q|%q|%t|%s", view.name(), name, version, includeDeleted, a.o.Engine.Revision())
-		a.serve(w, r, route, key, func(ctx context.Context) (*answer, error) {
+		key := fmt.Sprintf("version|%s|%q|%q|%t|%s", v.cacheScope(), name, version, includeDeleted, a.o.Engine.Revision())
+		a.serve(w, r, route, key, v, func(ctx context.Context) (*answer, error) {
 			e, rep, err := a.o.Engine.Version(ctx, name, version, includeDeleted, view)
 			if err != nil {
 				return nil, withReport(err, rep)
@@ -320,7 +378,7 @@ func withReport(err error, rep Report) error { return reportedError{err, rep} }
 
 // fail logs server-side failures and answers with the mapped problem. A
 // 404 reached while some source was down says so: the name may be there.
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error, v served) {
 	if code := statusOf(err); code >= 500 {
 		// Once per route and interval: a client must not be able to drive
 		// an ERROR line per request while, say, a required source loads.
@@ -330,6 +388,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		a.o.Engine.warnings.at(r.Context(), slog.LevelError, route, "request failed", 1,
 			"route", route, "status", code, "error", err)
+	}
+	if v.private() {
+		w.Header()["Vary"] = hVaryPrivate
 	}
 	var re reportedError
 	if errors.As(err, &re) && !re.rep.Complete() {
@@ -342,25 +403,25 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, err)
 }
 
-func (a *API) writeStatic(w http.ResponseWriter, r *http.Request, v any) {
+func (a *API) writeStatic(w http.ResponseWriter, r *http.Request, v any, private bool) {
 	body, _ := json.Marshal(v) // maps of strings and bools: cannot fail
-	a.resp.write(w, r, metrics.Route(r), newAnswer("application/json", body, Report{}))
+	a.resp.writeFor(w, r, metrics.Route(r), newAnswer("application/json", body, Report{}), private)
 }
 
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
-	a.writeStatic(w, r, map[string]string{"status": "ok"})
+	a.writeStatic(w, r, map[string]string{"status": "ok"}, false)
 }
 
-func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	a.writeStatic(w, r, map[string]string{"status": "ok"})
+func (a *API) health(w http.ResponseWriter, r *http.Request, v served) {
+	a.writeStatic(w, r, map[string]string{"status": "ok"}, v.private())
 }
 
-func (a *API) ping(w http.ResponseWriter, r *http.Request) {
-	a.writeStatic(w, r, map[string]bool{"pong": true})
+func (a *API) ping(w http.ResponseWriter, r *http.Request, v served) {
+	a.writeStatic(w, r, map[string]bool{"pong": true}, v.private())
 }
 
-func (a *API) version(w http.ResponseWriter, r *http.Request) {
-	a.writeStatic(w, r, a.o.Build)
+func (a *API) version(w http.ResponseWriter, r *http.Request, v served) {
+	a.writeStatic(w, r, a.o.Build, v.private())
 }
 
 // readyz is ready once every required source has data and every other
@@ -371,7 +432,7 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusServiceUnavailable, "waiting for sources: "+strings.Join(waiting, ", "))
 		return
 	}
-	a.writeStatic(w, r, map[string]string{"status": "ready"})
+	a.writeStatic(w, r, map[string]string{"status": "ready"}, false)
 }
 
 func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -389,7 +450,7 @@ func cors(next http.Handler) http.Handler {
 		}
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", "+HeaderDroppedSources+", "+HeaderStaleSources+", X-Request-Id")
+		h.Set("Access-Control-Expose-Headers", "ETag, "+HeaderComplete+", "+HeaderFailedSources+", "+HeaderDroppedSources+", "+HeaderStaleSources+", X-Request-Id, WWW-Authenticate, Retry-After")
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
 			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -75,11 +76,21 @@ func (m Member) Name() string {
 	return m.Source.Name()
 }
 
-// View is a named selection of the merged catalogue, served under
-// /registry/{view}/v0.1. The unnamed default view has a nil filter.
+// View is a selection of the merged catalogue: the root (/v0.1, /v0) or a
+// named view served under /registry/{view}/v0.1. A nil *View is every
+// member in configured order, unfiltered, public.
 type View struct {
 	Name   string
 	Filter *filter.Filter
+	// Sources is an ordered subset of the engine's members, by name (nil
+	// or empty: every member in configured order). Priority inside the
+	// view is this order, first wins; shadowing and reservations are
+	// decided among these sources only (a namespace reserved by a source
+	// outside the view bars nobody in it). Filter applies after.
+	Sources []string
+	// Private marks a view that needs a token: its complete answers are
+	// Cache-Control: private (with max-age) and Vary on Authorization.
+	Private bool
 }
 
 // Engine answers registry queries over its members in priority order
@@ -95,6 +106,74 @@ type Engine struct {
 	logger       *slog.Logger
 	cursors      *cursorCodec
 	warnings     *warnings
+	// all is the scope of a view over every member; scopes caches the
+	// scopes of views over a subset, by scopeKey.
+	all    *scope
+	scopes sync.Map
+}
+
+// scope is the members a view answers from: indexes into Engine.members
+// in the view's priority order, and the reservations among them.
+type scope struct {
+	members []int
+	res     *filter.Reservations
+}
+
+// ErrUnknownSource is a view naming a source that is not a member.
+var ErrUnknownSource = errors.New("unknown source")
+
+// CheckView reports whether the engine can serve v: every name in
+// v.Sources is a member, and none is named twice. The error lists the
+// unknown names (ErrUnknownSource).
+func (e *Engine) CheckView(v *View) error {
+	_, err := e.scopeOf(v)
+	return err
+}
+
+func scopeKey(sources []string) string { return strings.Join(sources, "\x00") }
+
+// scopeOf resolves a view's sources (made once per distinct list).
+func (e *Engine) scopeOf(v *View) (*scope, error) {
+	if v == nil || len(v.Sources) == 0 {
+		return e.all, nil
+	}
+	k := scopeKey(v.Sources)
+	if sc, ok := e.scopes.Load(k); ok {
+		return sc.(*scope), nil
+	}
+	index := make(map[string]int, len(e.members))
+	for i, m := range e.members {
+		index[m.Name()] = i
+	}
+	sc := &scope{}
+	var unknown, twice []string
+	seen := map[string]bool{}
+	for _, name := range v.Sources {
+		i, ok := index[name]
+		switch {
+		case !ok:
+			unknown = append(unknown, name)
+		case seen[name]:
+			twice = append(twice, name)
+		default:
+			seen[name] = true
+			sc.members = append(sc.members, i)
+		}
+	}
+	var errs []error
+	if len(unknown) > 0 {
+		errs = append(errs, fmt.Errorf("view %q: %w %s (the sources are %s)", v.Name, ErrUnknownSource,
+			strings.Join(unknown, ", "), strings.Join(e.SourceNames(), ", ")))
+	}
+	if len(twice) > 0 {
+		errs = append(errs, fmt.Errorf("view %q: sources named more than once: %s", v.Name, strings.Join(twice, ", ")))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sc.res = e.reservations.Among(v.Sources)
+	got, _ := e.scopes.LoadOrStore(k, sc)
+	return got.(*scope), nil
 }
 
 // EngineOptions configure an engine.
@@ -154,10 +233,14 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 	if random {
 		o.Logger.Warn("no cursor key given: list cursors are signed with a random key and hold for this process only")
 	}
+	all := &scope{res: o.Reservations}
+	for i := range o.Members {
+		all.members = append(all.members, i)
+	}
 	return &Engine{
 		members: o.Members, reservations: o.Reservations, observeMerge: o.ObserveMerge,
 		outOfOrder: o.OutOfOrder, dropped: o.Dropped, timeout: o.RequestTimeout, clock: o.Clock, logger: o.Logger,
-		cursors: codec, warnings: newWarnings(o.Logger, o.Clock, o.WarnInterval),
+		cursors: codec, warnings: newWarnings(o.Logger, o.Clock, o.WarnInterval), all: all,
 	}, nil
 }
 
@@ -241,7 +324,7 @@ type Page struct {
 // reads it as any snapshot.
 type bound struct {
 	name     string
-	rank     int // priority: the member's index
+	rank     int // priority: the member's index in the view
 	snap     *upstream.Snapshot
 	live     LiveSource
 	required bool
@@ -259,10 +342,12 @@ func (b bound) forwarded() bool { return b.live != nil && !b.indexed && b.indexE
 // bind takes each snapshot member's snapshot once. A snapshot member
 // without one has failed: a required one fails the request, others are
 // reported. Live members are bound as they are: they fail (or not) when asked.
-func (e *Engine) bind() ([]bound, Report, error) {
+// Only the scope's members are bound, ranked in the scope's order.
+func (e *Engine) bind(sc *scope) ([]bound, Report, error) {
 	var rep Report
-	out := make([]bound, 0, len(e.members))
-	for i, m := range e.members {
+	out := make([]bound, 0, len(sc.members))
+	for i, mi := range sc.members {
+		m := e.members[mi]
 		b := bound{name: m.Name(), rank: i, live: m.Live, required: m.Required, admit: m.Admit}
 		if m.Live == nil {
 			b.snap = m.Source.Snapshot()
@@ -307,7 +392,11 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 			e.observeMerge(e.clock().Sub(start))
 		}
 	}()
-	fp := q.fingerprint(view.name())
+	sc, err := e.scopeOf(view)
+	if err != nil {
+		return nil, err
+	}
+	fp := q.fingerprint(view.identity())
 	var after cursor
 	if q.Cursor != "" {
 		c, err := e.cursors.decode(q.Cursor, fp)
@@ -316,7 +405,7 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 		}
 		after = c
 	}
-	srcs, rep, err := e.bind()
+	srcs, rep, err := e.bind(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +414,7 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 	if err := e.bindIndexes(ctx, srcs, &rep); err != nil {
 		return nil, err
 	}
-	m := newMerge(e, srcs, q, view, after, &rep)
+	m := newMerge(e, sc, srcs, q, view, after, &rep)
 	entries, next, err := m.page(ctx, q.Limit)
 	if err != nil {
 		return nil, err
@@ -369,6 +458,16 @@ func (v *View) name() string {
 		return ""
 	}
 	return v.Name
+}
+
+// identity is what a cursor's fingerprint holds of the view: its name and,
+// for a view over a subset, its sources (a cursor from another view is
+// refused, and so is one from the same view before its sources changed).
+func (v *View) identity() string {
+	if v == nil || len(v.Sources) == 0 {
+		return v.name()
+	}
+	return v.name() + "\x00" + scopeKey(v.Sources)
 }
 
 func (v *View) admits(e *upstream.Entry) bool {

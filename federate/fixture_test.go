@@ -243,6 +243,14 @@ type envOptions struct {
 	wrap func(http.Handler) http.Handler
 	// warnInterval is the engine's (default: its own).
 	warnInterval time.Duration
+	// root is the view at /v0.1 and /v0 (nil: every member, public).
+	root *View
+	// authorize is APIOptions.Authorize.
+	authorize func(w http.ResponseWriter, r *http.Request, view string) bool
+	// responseCache is the API's (default: none).
+	responseCache ResponseCacheOptions
+	// observeMerge is told of every list merge the engine runs.
+	observeMerge func(time.Duration)
 }
 
 func members(srcs ...*fakeSource) []Member {
@@ -269,16 +277,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if o.clock == nil {
 		o.clock = func() time.Time { return fixedNow }
 	}
-	eng := mustEngine(t, EngineOptions{Members: o.members, Reservations: res, Clock: o.clock, Logger: o.logger, WarnInterval: o.warnInterval})
+	eng := mustEngine(t, EngineOptions{Members: o.members, Reservations: res, Clock: o.clock, Logger: o.logger,
+		WarnInterval: o.warnInterval, ObserveMerge: o.observeMerge})
 	api, err := NewAPI(APIOptions{
-		Engine:    eng,
-		Views:     o.views,
-		MaxAge:    o.maxAge,
-		Build:     BuildInfo{Version: "v1.2.3-test", GitCommit: "abc123", BuildTime: "2025-09-01T00:00:00Z"},
-		Attempted: o.attempted,
-		Admin:     o.admin,
-		Clock:     o.clock,
-		Logger:    o.logger,
+		Engine:        eng,
+		Root:          o.root,
+		Views:         o.views,
+		Authorize:     o.authorize,
+		ResponseCache: o.responseCache,
+		MaxAge:        o.maxAge,
+		Build:         BuildInfo{Version: "v1.2.3-test", GitCommit: "abc123", BuildTime: "2025-09-01T00:00:00Z"},
+		Attempted:     o.attempted,
+		Admin:         o.admin,
+		Clock:         o.clock,
+		Logger:        o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -11,12 +11,17 @@ import (
 	"github.com/mcpfed/mcpfed/upstream"
 )
 
-// versionsOf finds the owner of name — the highest-priority source that has
-// it — and returns all of its versions, newest publication first. Live
-// sources ahead of the first snapshot source holding the name are asked at
-// once (fan-out by name); the others cannot own it and are not asked.
-func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry, Report, error) {
-	srcs, rep, err := e.bind()
+// versionsOf finds the owner of name in the view — the highest-priority of
+// the view's sources that has it, reservations decided among them — and
+// returns all of its versions, newest publication first. Live sources
+// ahead of the first snapshot source holding the name are asked at once
+// (fan-out by name); the others cannot own it and are not asked.
+func (e *Engine) versionsOf(ctx context.Context, name string, view *View) ([]*upstream.Entry, Report, error) {
+	sc, err := e.scopeOf(view)
+	if err != nil {
+		return nil, Report{}, err
+	}
+	srcs, rep, err := e.bind(sc)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -27,7 +32,7 @@ func (e *Engine) versionsOf(ctx context.Context, name string) ([]*upstream.Entry
 	// source that holds the name.
 	var cands []bound
 	for _, b := range srcs {
-		if !e.reservations.Admits(b.name, name) {
+		if !sc.res.Admits(b.name, name) {
 			continue
 		}
 		if b.snap != nil {
@@ -113,7 +118,7 @@ func byRecency(a, b *upstream.Entry) int {
 // Versions returns every version of name held by its owner, newest
 // publication first.
 func (e *Engine) Versions(ctx context.Context, name string, includeDeleted bool, view *View) ([]*upstream.Entry, Report, error) {
-	all, rep, err := e.versionsOf(ctx, name)
+	all, rep, err := e.versionsOf(ctx, name, view)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -131,7 +136,7 @@ func (e *Engine) Versions(ctx context.Context, name string, includeDeleted bool,
 
 // Version returns one version of name (or its latest) from the name's owner.
 func (e *Engine) Version(ctx context.Context, name, version string, includeDeleted bool, view *View) (*upstream.Entry, Report, error) {
-	all, rep, err := e.versionsOf(ctx, name)
+	all, rep, err := e.versionsOf(ctx, name, view)
 	if err != nil {
 		return nil, rep, err
 	}

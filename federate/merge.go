@@ -71,6 +71,7 @@ func (s *snapshotStream) advance() { s.i++ }
 // filters. Ties between sources are broken by priority, never by arrival.
 type merge struct {
 	engine  *Engine
+	scope   *scope
 	srcs    []bound
 	q       Query
 	view    *View
@@ -97,8 +98,8 @@ type merge struct {
 	indexFailed []bound
 }
 
-func newMerge(e *Engine, srcs []bound, q Query, view *View, after cursor, rep *Report) *merge {
-	m := &merge{engine: e, srcs: srcs, q: q, view: view, after: after, rep: rep,
+func newMerge(e *Engine, sc *scope, srcs []bound, q Query, view *View, after cursor, rep *Report) *merge {
+	m := &merge{engine: e, scope: sc, srcs: srcs, q: q, view: view, after: after, rep: rep,
 		owners: map[string]string{}, live: map[string]*liveStream{}, failed: map[string]bool{}}
 	m.claim = m.checkClaim(after)
 	for _, b := range srcs {
@@ -297,7 +298,7 @@ func (m *merge) liveState() []liveCursor {
 // admit applies the filters, the reservations and shadowing to an entry.
 // Reservations are checked for every entry, whatever a cursor claims.
 func (m *merge) admit(src string, e *upstream.Entry) bool {
-	if !m.q.matches(e) || !m.view.admits(e) || !m.engine.reservations.Admits(src, e.Name) {
+	if !m.q.matches(e) || !m.view.admits(e) || !m.scope.res.Admits(src, e.Name) {
 		return false
 	}
 	return m.ownerOf(e.Name) == src
@@ -318,7 +319,7 @@ func (m *merge) ownerOf(name string) string {
 	}
 	owner, at := "", noClaim
 	for _, b := range m.srcs {
-		if m.failed[b.name] || !m.engine.reservations.Admits(b.name, name) {
+		if m.failed[b.name] || !m.scope.res.Admits(b.name, name) {
 			continue
 		}
 		if b.snap != nil && b.snap.Has(name) || b.forwarded() && m.live[b.name].holds(name) {
@@ -336,9 +337,10 @@ func (m *merge) ownerOf(name string) string {
 // noClaim ranks below every member.
 const noClaim = math.MaxInt
 
-// checkClaim returns the rank of the cursor's owner, or noClaim when the
-// claim cannot hold: a source that is not a member, one the reservations
-// bar from the name, or a snapshot source that does not hold the name.
+// checkClaim returns the rank (in the view) of the cursor's owner, or
+// noClaim when the claim cannot hold: a source that is not one of the
+// view's, one the view's reservations bar from the name, or a snapshot
+// source that does not hold the name.
 // A member that has no data in this request keeps its claim (the answer
 // is partial; another source must not take the name over mid-walk).
 // Cursors are authenticated; this is defence in depth, and covers a
@@ -347,11 +349,11 @@ func (m *merge) checkClaim(after cursor) int {
 	if after.Name == "" {
 		return noClaim
 	}
-	for i, mb := range m.engine.members {
-		if mb.Name() != after.Owner {
+	for i, mi := range m.scope.members {
+		if m.engine.members[mi].Name() != after.Owner {
 			continue
 		}
-		if !m.engine.reservations.Admits(after.Owner, after.Name) {
+		if !m.scope.res.Admits(after.Owner, after.Name) {
 			return noClaim
 		}
 		for _, b := range m.srcs {

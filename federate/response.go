@@ -154,11 +154,13 @@ func (a *answer) gzipped() []byte {
 
 // Shared header values (see answer).
 var (
-	hVary    = []string{"Accept-Encoding"}
-	hTrue    = []string{"true"}
-	hFalse   = []string{"false"}
-	hNoStore = []string{"no-store"}
-	hGzip    = []string{"gzip"}
+	hVary = []string{"Accept-Encoding"}
+	// hVaryPrivate: a private view's answer depends on who asks.
+	hVaryPrivate = []string{"Accept-Encoding, Authorization"}
+	hTrue        = []string{"true"}
+	hFalse       = []string{"false"}
+	hNoStore     = []string{"no-store"}
+	hGzip        = []string{"gzip"}
 )
 
 // size is what the answer costs the response cache.
@@ -168,20 +170,35 @@ func (a *answer) size() int64 { return int64(len(a.body)+len(a.gz)) + 256 }
 // completeness report and gzip.
 type responder struct {
 	maxAge []string // Cache-Control of complete, current answers
+	// privateMaxAge is maxAge for a view that needs a token: shared
+	// caches must not keep it.
+	privateMaxAge []string
 	// partial is told about every partial answer (metrics); may be nil.
 	partial func(route string)
 }
 
 func newResponder(maxAge time.Duration, partial func(string)) responder {
-	return responder{maxAge: []string{"public, max-age=" + strconv.Itoa(int(maxAge.Seconds()))}, partial: partial}
+	age := strconv.Itoa(int(maxAge.Seconds()))
+	return responder{maxAge: []string{"public, max-age=" + age}, privateMaxAge: []string{"private, max-age=" + age}, partial: partial}
 }
 
-// write sends an answer. A complete one honours If-None-Match and may be
-// cached for maxAge; a partial or stale one is no-store.
+// write sends an answer of a public view (see writeFor).
 func (rs responder) write(w http.ResponseWriter, r *http.Request, route string, a *answer) {
+	rs.writeFor(w, r, route, a, false)
+}
+
+// writeFor sends an answer. A complete one honours If-None-Match and may
+// be cached for maxAge (by the client only, and varying on Authorization,
+// when private); a partial or stale one is no-store.
+func (rs responder) writeFor(w http.ResponseWriter, r *http.Request, route string, a *answer, private bool) {
 	h := w.Header()
 	h["Content-Type"] = a.hType
 	h["Vary"] = hVary
+	maxAge := rs.maxAge
+	if private {
+		h["Vary"] = hVaryPrivate
+		maxAge = rs.privateMaxAge
+	}
 	switch {
 	case !a.rep.Complete():
 		h[HeaderComplete] = hFalse
@@ -195,7 +212,7 @@ func (rs responder) write(w http.ResponseWriter, r *http.Request, route string, 
 		h["Cache-Control"] = hNoStore
 	default:
 		h[HeaderComplete] = hTrue
-		h["Cache-Control"] = rs.maxAge
+		h["Cache-Control"] = maxAge
 	}
 	if len(a.rep.Stale) > 0 {
 		h.Set(HeaderStaleSources, a.rep.StaleHeader())

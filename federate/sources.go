@@ -104,6 +104,11 @@ type AdminOptions struct {
 	// demands it, and the sources endpoint shows error texts only to a
 	// request bearing it. Without it, nobody sees error texts.
 	Token func() (string, error)
+	// IsAdmin, when set, decides admin access instead of Token: the
+	// resync endpoint demands it (401 otherwise), and the sources
+	// endpoint shows error texts only to requests it admits. It may
+	// accept the admin token, a token with admin claims, or both.
+	IsAdmin func(r *http.Request) bool
 	// ResyncWait bounds how long the resync endpoint waits for the resync
 	// before answering 202 Accepted (the resync goes on; its outcome is in
 	// the sources endpoint and the log). Default DefaultResyncWait.
@@ -159,8 +164,12 @@ func withoutErrors(reports []SourceReport) []SourceReport {
 	return out
 }
 
-// isAdmin reports whether the request bears the admin token.
+// isAdmin reports whether the request is an admin's: as IsAdmin says when
+// set, else whether it bears the admin token.
 func (a *API) isAdmin(r *http.Request) bool {
+	if a.o.Admin.IsAdmin != nil {
+		return a.o.Admin.IsAdmin(r)
+	}
 	if a.o.Admin.Token == nil {
 		return false
 	}
@@ -192,7 +201,14 @@ func (a *API) resync(w http.ResponseWriter, r *http.Request, sourcesPath string)
 		writeProblem(w, http.StatusForbidden, "manual resync is disabled (admin.resync in the configuration)")
 		return
 	}
-	if a.o.Admin.Token != nil {
+	switch {
+	case a.o.Admin.IsAdmin != nil:
+		if !a.o.Admin.IsAdmin(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mcpfed"`)
+			writeProblem(w, http.StatusUnauthorized, "an admin's bearer token is required")
+			return
+		}
+	case a.o.Admin.Token != nil:
 		if _, err := a.o.Admin.Token(); err != nil {
 			a.o.Logger.ErrorContext(r.Context(), "admin token unavailable", "error", err)
 			writeProblem(w, http.StatusServiceUnavailable, "the admin token cannot be read")

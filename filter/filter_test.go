@@ -120,3 +120,40 @@ func TestReservations(t *testing.T) {
 		t.Error("nil reservations must admit")
 	}
 }
+
+func TestReservationsAmong(t *testing.T) {
+	t.Parallel()
+	r, err := NewReservations(map[string][]string{"acme": {"com.acme/*"}, "team": {"io.github.team/*", "com.acme/special"}}, []string{"acme", "team", "public"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		among        []string
+		source, name string
+		want         bool
+	}{
+		// acme is outside the view: its pattern bars nobody in it.
+		{[]string{"team", "public"}, "public", "com.acme/tool", true},
+		{[]string{"team", "public"}, "public", "com.acme/special", false},
+		{[]string{"team", "public"}, "public", "io.github.team/x", false},
+		// team is outside: only acme's pattern holds.
+		{[]string{"public", "acme"}, "public", "io.github.team/x", true},
+		{[]string{"public", "acme"}, "public", "com.acme/special", false},
+		{[]string{"public", "acme"}, "acme", "com.acme/special", true},
+		// Every source: the same as the whole set.
+		{[]string{"acme", "team", "public"}, "public", "com.acme/tool", false},
+		{nil, "public", "com.acme/tool", true},
+	}
+	for _, tc := range tests {
+		if got := r.Among(tc.among).Admits(tc.source, tc.name); got != tc.want {
+			t.Errorf("Among(%v).Admits(%s, %s) = %v, want %v", tc.among, tc.source, tc.name, got, tc.want)
+		}
+	}
+	if all := r.Among([]string{"public", "team", "acme"}); all != r {
+		t.Error("Among every source should return the set itself")
+	}
+	var none *Reservations
+	if none.Among([]string{"a"}) != nil {
+		t.Error("nil reservations among any sources must stay nil")
+	}
+}

@@ -64,3 +64,27 @@ func (r *Reservations) Admits(source, name string) bool {
 	}
 	return !reservedElsewhere
 }
+
+// Among returns the reservations of the named sources only: a view over
+// some of the sources decides reservations among them, so a pattern
+// reserved by a source outside the view bars nobody in it. A nil
+// receiver, or every source named, returns the receiver itself.
+func (r *Reservations) Among(sources []string) *Reservations {
+	if r == nil {
+		return nil
+	}
+	in := make(map[string]bool, len(sources))
+	for _, s := range sources {
+		in[s] = true
+	}
+	out := &Reservations{}
+	for _, res := range r.patterns {
+		if in[res.source] {
+			out.patterns = append(out.patterns, res)
+		}
+	}
+	if len(out.patterns) == len(r.patterns) {
+		return r
+	}
+	return out
+}

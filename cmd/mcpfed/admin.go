@@ -16,6 +16,11 @@ import (
 // configuration enables it.
 func (g *gateway) adminOptions() federate.AdminOptions {
 	o := federate.AdminOptions{Sources: g.reports}
+	if len(g.cfg.Admin.Claims) > 0 {
+		// The admin token or a verified token with admin.claims; without
+		// claims the API checks the admin token itself, as before.
+		o.IsAdmin = g.access.isAdmin
+	}
 	if f := g.cfg.Admin.TokenFile; f != "" {
 		o.Token = func() (string, error) {
 			tok, err := credential.ReadFile(f)

@@ -87,6 +87,9 @@ func (g *gateway) serveOn(ctx context.Context, ln net.Listener, logger *slog.Log
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSources()
 	loops := g.startLoops(srcCtx)
+	// Issuers are fetched once in the background: one that does not answer
+	// is logged and retried when a token arrives.
+	go g.access.discover(srcCtx)
 
 	srv := newHTTPServer(g.serverOptions(), g.handler, logger)
 	served := make(chan error, 1)

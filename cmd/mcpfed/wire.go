@@ -3,11 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mcpfed/mcpfed/config"
 	"github.com/mcpfed/mcpfed/federate"
@@ -37,6 +42,9 @@ type wireOptions struct {
 	// readOnly builds sources that write nothing to the state directory
 	// (no snapshot saved, no clone kept) but restore what is there: check.
 	readOnly bool
+	// stderr receives the audit stream when auth.audit.path is empty
+	// (default os.Stderr).
+	stderr io.Writer
 }
 
 // invalidConfig lists the problems found while building the sources (a
@@ -61,6 +69,7 @@ type gateway struct {
 	engine   *federate.Engine
 	api      *federate.API
 	metrics  *metrics.Metrics
+	access   *gatekeeper
 	handler  http.Handler
 	warnings []string
 	// drops tallies entries left out of answers, by source and reason
@@ -75,15 +84,26 @@ type gateway struct {
 
 // wire builds sources, engine and API from a valid configuration.
 func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts ...wireOptions) (_ *gateway, err error) {
-	g := &gateway{cfg: cfg, logger: logger, clock: clock, metrics: metrics.New(), loopGrace: defaultLoopGrace}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g := &gateway{cfg: cfg, logger: logger, clock: clock, metrics: metrics.NewWith(reg, reg), loopGrace: defaultLoopGrace}
 	if len(opts) > 0 {
 		g.opts = opts[0]
+	}
+	if g.opts.stderr == nil {
+		g.opts.stderr = os.Stderr
 	}
 	defer func() {
 		if err != nil {
 			g.closeSources()
+			if g.access != nil {
+				g.access.close()
+			}
 		}
 	}()
+	if g.access, err = newGatekeeper(cfg, reg, g.opts.stderr, logger, clock); err != nil {
+		return nil, err
+	}
 	g.metrics.Cache().Started("response", "response")
 	members, err := g.buildSources()
 	if err != nil {
@@ -105,7 +125,7 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	if from == config.KeysInStateDir {
 		g.warnings = append(g.warnings, "cursors carry live sources' positions and are signed with a random key kept in the state directory ("+config.CursorKeyFileName+"): replicas refuse each other's cursors until they share cursorKeyFile (MCPFED_CURSOR_KEY_FILE)")
 	}
-	if cfg.Admin.Resync && cfg.Admin.TokenFile == "" {
+	if cfg.Admin.Resync && cfg.Admin.TokenFile == "" && len(cfg.Admin.Claims) == 0 {
 		g.warnings = append(g.warnings, "the resync endpoint is enabled without a token (admin.allowUnauthenticated): anyone who reaches the port can make every source resync")
 	}
 	g.engine, err = federate.NewEngine(federate.EngineOptions{
@@ -121,17 +141,29 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 		return nil, &invalidConfig{[]string{"cursorKeyFile: " + err.Error()}}
 	}
 	views := map[string]*federate.View{}
+	var root *federate.View
 	for _, vc := range cfg.Views {
 		f, err := filter.New(vc.Filter)
 		if err != nil {
 			return nil, fmt.Errorf("view %q: %w", vc.Name, err)
 		}
-		views[vc.Name] = &federate.View{Name: vc.Name, Filter: f}
+		v := &federate.View{Name: vc.Name, Filter: f, Sources: vc.Sources, Private: vc.Private()}
+		if vc.Name == config.DefaultView {
+			root = v
+			continue
+		}
+		views[vc.Name] = v
+	}
+	var authorize func(http.ResponseWriter, *http.Request, string) bool
+	if g.access.enforce {
+		authorize = g.access.authorize
 	}
 	ver, rev, built := buildInfo()
 	g.api, err = federate.NewAPI(federate.APIOptions{
 		Engine:    g.engine,
+		Root:      root,
 		Views:     views,
+		Authorize: authorize,
 		MaxAge:    cfg.CacheMaxAge,
 		Build:     federate.BuildInfo{Version: ver, GitCommit: rev, BuildTime: built},
 		Attempted: g.attempted,
@@ -146,7 +178,7 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	if err != nil {
 		return nil, err
 	}
-	h := g.api.Handler()
+	h := g.access.wellKnown(g.access.adminAudit(g.api.Handler()))
 	if cfg.AccessLog {
 		h = metrics.AccessLog(logger, h)
 	}
@@ -251,6 +283,9 @@ func (g *gateway) closeBy(deadline time.Time) {
 				g.api.Close()
 			}
 			g.closeSources()
+			if g.access != nil {
+				g.access.close()
+			}
 		}()
 	})
 	t := time.NewTimer(time.Until(deadline))
