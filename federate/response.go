@@ -104,8 +104,19 @@ func publicDetail(err error, status int) string {
 	return "internal error"
 }
 
-func writeProblem(w http.ResponseWriter, status int, detail string) {
-	body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail})
+func writeProblem(w http.ResponseWriter, status int, detail string) { WriteProblem(w, status, detail) }
+
+// ProblemBody is the RFC 9457 document for status and detail.
+func ProblemBody(status int, detail string) []byte {
+	body, _ := json.Marshal(problem{Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail}) // plain strings: cannot fail
+	return body
+}
+
+// WriteProblem answers with an RFC 9457 problem document (never cached):
+// the one writer of problems, for the API and for what runs before it (the
+// HTTP server's guards, access control).
+func WriteProblem(w http.ResponseWriter, status int, detail string) {
+	body := ProblemBody(status, detail)
 	h := w.Header()
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")

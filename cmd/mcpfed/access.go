@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -175,7 +174,7 @@ func (gk *gatekeeper) refuse(w http.ResponseWriter, r *http.Request, rec auth.Re
 	rec.Status = status
 	gk.metrics.Observe(rec.View, rec.Decision)
 	gk.audit(r, rec)
-	writeProblem(w, status, detail)
+	federate.WriteProblem(w, status, detail)
 }
 
 func (gk *gatekeeper) audit(r *http.Request, rec auth.Record) {
@@ -259,7 +258,7 @@ func (gk *gatekeeper) wellKnown(next http.Handler) http.Handler {
 		h.Set("Access-Control-Allow-Origin", "*")
 		switch {
 		case !known:
-			writeProblem(w, http.StatusNotFound, "no such view")
+			federate.WriteProblem(w, http.StatusNotFound, "no such view")
 		case r.Method == http.MethodOptions:
 			h.Set("Access-Control-Allow-Methods", "GET, OPTIONS")
 			h.Set("Access-Control-Max-Age", "86400")
@@ -267,7 +266,7 @@ func (gk *gatekeeper) wellKnown(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusNoContent)
 		case r.Method != http.MethodGet && r.Method != http.MethodHead:
 			h.Set("Allow", "GET, HEAD, OPTIONS")
-			writeProblem(w, http.StatusMethodNotAllowed, "GET only")
+			federate.WriteProblem(w, http.StatusMethodNotAllowed, "GET only")
 		default:
 			body := auth.ProtectedResourceMetadata(auth.ViewResource(gk.root(r), view), gk.authn.Issuers())
 			h.Set("Content-Type", "application/json")
@@ -290,22 +289,6 @@ func label(view string) string {
 		return rootLabel
 	}
 	return view
-}
-
-// writeProblem answers with an RFC 9457 problem document.
-func writeProblem(w http.ResponseWriter, status int, detail string) {
-	body, _ := json.Marshal(struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}{"about:blank", http.StatusText(status), status, detail}) // plain strings: cannot fail
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }
 
 // statusWriter records the status of a response.

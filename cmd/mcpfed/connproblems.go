@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/metrics"
 )
 
@@ -72,12 +72,7 @@ func rewriteNetHTTPError(p []byte) ([]byte, bool) {
 	} else if detail == "" {
 		detail = http.StatusText(code)
 	}
-	body, _ := json.Marshal(struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}{"about:blank", http.StatusText(code), code, detail}) // plain struct: cannot fail
+	body := federate.ProblemBody(code, detail)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nCache-Control: no-store\r\nX-Request-Id: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
 		code, http.StatusText(code), metrics.NewRequestID(), len(body))

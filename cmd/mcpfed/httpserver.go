@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/metrics"
 )
 
@@ -168,7 +167,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(r.TransferEncoding) > 0 {
 		g.onReject(metrics.RejectTransferEncoding)
 		w.Header().Set("Connection", "close")
-		writeServerProblem(w, http.StatusBadRequest, "Transfer-Encoding is not accepted: this API takes no request body (a request with both Content-Length and Transfer-Encoding is refused)")
+		federate.WriteProblem(w, http.StatusBadRequest, "Transfer-Encoding is not accepted: this API takes no request body (a request with both Content-Length and Transfer-Encoding is refused)")
 		return
 	}
 	counter, limit := &g.inFlight, g.maxInFlight
@@ -179,7 +178,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		counter.Add(-1)
 		g.onReject(metrics.RejectInFlight)
 		w.Header().Set("Retry-After", retryAfter)
-		writeServerProblem(w, http.StatusServiceUnavailable, "too many requests in flight; retry after "+retryAfter+"s")
+		federate.WriteProblem(w, http.StatusServiceUnavailable, "too many requests in flight; retry after "+retryAfter+"s")
 		return
 	}
 	defer counter.Add(-1)
@@ -188,21 +187,4 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), g.writeTimeout)
 	defer cancel()
 	g.next.ServeHTTP(w, r.WithContext(ctx))
-}
-
-// writeServerProblem answers with an RFC 9457 problem document, as the API's
-// own errors are.
-func writeServerProblem(w http.ResponseWriter, status int, detail string) {
-	body, _ := json.Marshal(struct {
-		Type   string `json:"type"`
-		Title  string `json:"title"`
-		Status int    `json:"status"`
-		Detail string `json:"detail"`
-	}{"about:blank", http.StatusText(status), status, detail})
-	h := w.Header()
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
 }
