@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -32,18 +31,13 @@ func TestKubeServiceAccountTokens(t *testing.T) {
 	// mcpfed's own service account reads the issuer's keys, through its
 	// own binding: the default one (every service account) is revoked, as
 	// in a hardened cluster.
-	c.RevokeDefaultIssuerDiscovery(t)
-	c.CreateNamespace(t, "mcpfed")
-	c.CreateServiceAccount(t, "mcpfed", "mcpfed")
-	c.GrantIssuerDiscovery(t, "mcpfed", "mcpfed")
-	jwksToken := c.Token(t, "mcpfed", "mcpfed") // the API server's own audience
-	c.WaitDiscoveryStatus(t, jwksToken, http.StatusOK)
-	jwksTokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(jwksTokenFile, []byte(jwksToken+"\n"), 0o600); err != nil {
+	jwksTokenFile := c.IssuerReader(t)
+	raw, err := os.ReadFile(jwksTokenFile)
+	if err != nil {
 		t.Fatal(err)
 	}
+	jwksToken := strings.TrimSpace(string(raw))
 
-	// The callers.
 	c.CreateNamespace(t, "tools")
 	c.CreateServiceAccount(t, "tools", "ci")
 	c.CreateServiceAccount(t, "tools", "other")

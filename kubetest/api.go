@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -213,4 +215,24 @@ func (c *Cluster) WaitDiscoveryStatus(t testing.TB, bearer string, want int) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// IssuerReader makes the service account mcpfed/mcpfed, allowed to read
+// the issuer's discovery and keys through its own binding (the default
+// binding for every service account is revoked first, as in a hardened
+// cluster), and returns a file holding its token — what a `jwksTokenFile`
+// is in mcpfed's configuration.
+func (c *Cluster) IssuerReader(t testing.TB) (jwksTokenFile string) {
+	t.Helper()
+	c.RevokeDefaultIssuerDiscovery(t)
+	c.CreateNamespace(t, "mcpfed")
+	c.CreateServiceAccount(t, "mcpfed", "mcpfed")
+	c.GrantIssuerDiscovery(t, "mcpfed", "mcpfed")
+	tok := c.Token(t, "mcpfed", "mcpfed") // the API server's own audience
+	c.WaitDiscoveryStatus(t, tok, http.StatusOK)
+	jwksTokenFile = filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(jwksTokenFile, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return jwksTokenFile
 }

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,16 +20,8 @@ import (
 // read the issuer's discovery and keys.
 func TestKubeServiceAccountsOnAView(t *testing.T) {
 	c := kubetest.Start(t)
-	c.RevokeDefaultIssuerDiscovery(t)
-	c.CreateNamespace(t, "mcpfed")
-	c.CreateServiceAccount(t, "mcpfed", "mcpfed")
-	c.GrantIssuerDiscovery(t, "mcpfed", "mcpfed")
-	jwksToken := c.Token(t, "mcpfed", "mcpfed")
-	c.WaitDiscoveryStatus(t, jwksToken, http.StatusOK)
-	jwksTokenFile := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(jwksTokenFile, []byte(jwksToken+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jwksTokenFile := c.IssuerReader(t)
+
 	c.CreateNamespace(t, "tools")
 	c.CreateServiceAccount(t, "tools", "ci")
 	c.CreateServiceAccount(t, "tools", "other")
