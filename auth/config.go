@@ -119,15 +119,9 @@ func (c Config) Validate() error {
 	names := map[string]bool{}
 	for i, o := range c.OIDC {
 		p := fmt.Sprintf("oidc[%d]", i)
-		switch {
-		case o.Name == "":
-			add(p+".name", "required")
-		case !isSlug(o.Name):
-			add(p+".name", "%q must be a slug: lower-case letters, digits, '-' and '_', at most %d characters", o.Name, maxNameLength)
-		case names[o.Name]:
-			add(p+".name", "%q is used by another issuer", o.Name)
+		if msg := nameProblem(o.Name, names, "issuer"); msg != "" {
+			add(p+".name", "%s", msg)
 		}
-		names[o.Name] = true
 		if o.Issuer == "" {
 			add(p+".issuer", "required")
 		} else if err := checkIssuer(o.Issuer); err != nil {
@@ -146,15 +140,9 @@ func (c Config) Validate() error {
 	tokens := map[string]bool{}
 	for i, t := range c.Tokens {
 		p := fmt.Sprintf("tokens[%d]", i)
-		switch {
-		case t.Name == "":
-			add(p+".name", "required")
-		case !isSlug(t.Name):
-			add(p+".name", "%q must be a slug: lower-case letters, digits, '-' and '_', at most %d characters", t.Name, maxNameLength)
-		case tokens[t.Name]:
-			add(p+".name", "%q is used by another token", t.Name)
+		if msg := nameProblem(t.Name, tokens, "token"); msg != "" {
+			add(p+".name", "%s", msg)
 		}
-		tokens[t.Name] = true
 		if strings.TrimSpace(t.TokenFile) == "" {
 			add(p+".tokenFile", "required")
 		}
@@ -366,4 +354,19 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// nameProblem checks the name of an issuer or token (what: "issuer",
+// "token"): required, a slug, unique among seen, which it joins.
+func nameProblem(name string, seen map[string]bool, what string) string {
+	defer func() { seen[name] = true }()
+	switch {
+	case name == "":
+		return "required"
+	case !isSlug(name):
+		return fmt.Sprintf("%q must be a slug: lower-case letters, digits, '-' and '_', at most %d characters", name, maxNameLength)
+	case seen[name]:
+		return fmt.Sprintf("%q is used by another %s", name, what)
+	}
+	return ""
 }

@@ -242,17 +242,10 @@ func walkFake(t *testing.T, reg *upstreamtest.Registry, params url.Values, limit
 		if page > 1000 {
 			t.Fatal("fake: more than 1000 pages")
 		}
-		v := url.Values{}
-		for k, vs := range params {
-			v[k] = vs
-		}
-		v.Set("limit", strconv.Itoa(limit))
-		if cursor != "" {
-			v.Set("cursor", cursor)
-		}
-		status, body := fakeGet(t, reg, "/v0.1/servers?"+v.Encode())
+		path := pagePath("/v0.1", params, limit, cursor)
+		status, body := fakeGet(t, reg, path)
 		if status != http.StatusOK {
-			t.Fatalf("fake %s: %d %s", v.Encode(), status, body)
+			t.Fatalf("fake %s: %d %s", path, status, body)
 		}
 		var lb rawList
 		if err := json.Unmarshal(body, &lb); err != nil {
@@ -276,17 +269,10 @@ func walkRaw(t *testing.T, e *env, params url.Values, limit int) []rawItem {
 	var all []rawItem
 	cursor := ""
 	for page := 0; page < 1000; page++ {
-		v := url.Values{}
-		for k, vs := range params {
-			v[k] = vs
-		}
-		v.Set("limit", strconv.Itoa(limit))
-		if cursor != "" {
-			v.Set("cursor", cursor)
-		}
-		r := e.get(t, "/v0.1/servers?"+v.Encode())
+		path := pagePath("/v0.1", params, limit, cursor)
+		r := e.get(t, path)
 		if r.status != http.StatusOK {
-			t.Fatalf("%s: %d %s", v.Encode(), r.status, r.body)
+			t.Fatalf("%s: %d %s", path, r.status, r.body)
 		}
 		var lb rawList
 		if err := json.Unmarshal(r.body, &lb); err != nil {

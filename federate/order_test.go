@@ -14,7 +14,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,15 +161,7 @@ func walkReported(t *testing.T, e *env, params url.Values, limit int) ([]key, []
 		if page > 1000 {
 			t.Fatal("more than 1000 pages: a cursor loop")
 		}
-		v := url.Values{}
-		for k, vs := range params {
-			v[k] = vs
-		}
-		v.Set("limit", strconv.Itoa(limit))
-		if cursor != "" {
-			v.Set("cursor", cursor)
-		}
-		r := e.get(t, "/v0.1/servers?"+v.Encode())
+		r := e.get(t, pagePath("/v0.1", params, limit, cursor))
 		if r.status != http.StatusOK {
 			t.Fatalf("page %d: status %d: %s", page, r.status, r.body)
 		}

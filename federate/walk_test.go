@@ -116,15 +116,7 @@ func walk(t *testing.T, e *env, prefix string, params url.Values, limit int) []i
 		if page > 2000 {
 			t.Fatalf("more than 2000 pages: a cursor loop")
 		}
-		v := url.Values{}
-		for k, vs := range params {
-			v[k] = vs
-		}
-		v.Set("limit", strconv.Itoa(limit))
-		if cursor != "" {
-			v.Set("cursor", cursor)
-		}
-		r := e.get(t, prefix+"/servers?"+v.Encode())
+		r := e.get(t, pagePath(prefix, params, limit, cursor))
 		if r.status != http.StatusOK {
 			t.Fatalf("page %d: status %d: %s", page, r.status, r.body)
 		}
@@ -305,4 +297,18 @@ func TestReferenceMergeSanity(t *testing.T) {
 			t.Errorf("reference %s (reservations %v): %d records, want %d", tt.q, tt.reserved != nil, got, tt.want)
 		}
 	}
+}
+
+// pagePath is the list request for one page of a walk: params, the page
+// size and the cursor of the page before ("" for the first).
+func pagePath(prefix string, params url.Values, limit int, cursor string) string {
+	v := url.Values{}
+	for k, vs := range params {
+		v[k] = vs
+	}
+	v.Set("limit", strconv.Itoa(limit))
+	if cursor != "" {
+		v.Set("cursor", cursor)
+	}
+	return prefix + "/servers?" + v.Encode()
 }

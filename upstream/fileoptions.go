@@ -105,21 +105,8 @@ func (o FileOptions) Validate() error {
 	case o.isBuiltin() && strings.TrimPrefix(o.Path, BuiltinPrefix) == "":
 		add("path %s needs the name of a built-in catalogue after the colon", o.Path)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-		eg   string
-	}{{"interval", o.Interval, "30s"}, {"loadTimeout", o.LoadTimeout, "2m"}} {
-		if d.v < 0 {
-			add("%s must not be negative (write a duration like %s)", d.name, d.eg)
-		}
-	}
-	if o.MaxBytes < 0 {
-		add("maxBytes must not be negative (write a size in bytes like %d)", DefaultMaxBytes)
-	}
-	if o.MaxFiles < 0 {
-		add("maxFiles must not be negative (write a count like %d)", DefaultMaxFiles)
-	}
+	errs = append(errs, LoadBounds{Interval: o.Interval, LoadTimeout: o.LoadTimeout, MaxBytes: o.MaxBytes, MaxFiles: o.MaxFiles}.Problems(
+		LoadBounds{Interval: DefaultFileInterval, LoadTimeout: DefaultLoadTimeout, MaxBytes: DefaultMaxBytes, MaxFiles: DefaultMaxFiles})...)
 	if err := o.validateCredentials(); err != nil {
 		errs = append(errs, err)
 	}
@@ -174,4 +161,42 @@ func (o FileOptions) withDefaults() FileOptions {
 		o.Store = ReadOnly(o.Store)
 	}
 	return o
+}
+
+// LoadBounds are the bounds of one load that file and git sources share.
+type LoadBounds struct {
+	Interval, LoadTimeout time.Duration
+	MaxBytes              int64
+	MaxFiles              int
+}
+
+// Problems lists the negative bounds by their YAML names, each with the
+// kind's default (def) as the example of what to write.
+func (b LoadBounds) Problems(def LoadBounds) []error {
+	var errs []error
+	if b.Interval < 0 {
+		errs = append(errs, fmt.Errorf("interval must not be negative (write a duration like %s)", shortDuration(def.Interval)))
+	}
+	if b.LoadTimeout < 0 {
+		errs = append(errs, fmt.Errorf("loadTimeout must not be negative (write a duration like %s)", shortDuration(def.LoadTimeout)))
+	}
+	if b.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("maxBytes must not be negative (write a size in bytes like %d)", def.MaxBytes))
+	}
+	if b.MaxFiles < 0 {
+		errs = append(errs, fmt.Errorf("maxFiles must not be negative (write a count like %d)", def.MaxFiles))
+	}
+	return errs
+}
+
+// shortDuration writes d as an operator would (5m, 2h, 30s), not 5m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

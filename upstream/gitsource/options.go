@@ -111,21 +111,8 @@ func (o Options) Validate() error {
 	if _, err := o.treePath(); err != nil {
 		errs = append(errs, err)
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-		eg   string
-	}{{"interval", o.Interval, "5m"}, {"loadTimeout", o.LoadTimeout, "5m"}} {
-		if d.v < 0 {
-			add("%s must not be negative (write a duration like %s)", d.name, d.eg)
-		}
-	}
-	if o.MaxFiles < 0 {
-		add("maxFiles must not be negative (write a count like %d)", DefaultMaxFiles)
-	}
-	if o.MaxBytes < 0 {
-		add("maxBytes must not be negative (write a size in bytes like %d)", DefaultMaxBytes)
-	}
+	errs = append(errs, upstream.LoadBounds{Interval: o.Interval, LoadTimeout: o.LoadTimeout, MaxBytes: o.MaxBytes, MaxFiles: o.MaxFiles}.Problems(
+		upstream.LoadBounds{Interval: DefaultInterval, LoadTimeout: DefaultLoadTimeout, MaxBytes: DefaultMaxBytes, MaxFiles: DefaultMaxFiles})...)
 	if o.PasswordFile != "" && o.TokenFile != "" {
 		add("tokenFile and passwordFile exclude each other: set one")
 	}
