@@ -32,11 +32,21 @@ test: vet
 test-official:
 	MCPFED_TEST_OFFICIAL=1 $(GO) test -count=1 -timeout 20m ./pgtest/ ./officialtest/
 
-## test-k8s: service-account tokens from a real kube-apiserver (../shared/tools/kube-apiserver.sh;
+## test-k8s: service-account tokens and the kubernetes source (ToolHive CRDs, the shipped RBAC)
+## against a real kube-apiserver (../shared/tools/kube-apiserver.sh;
 ## etcd from Debian's etcd-server, openssl, curl). The first run builds kube-apiserver
 ## (~5 min on 2 cores, cached in ~/.cache/mcpfed-k8s), later runs ~15 s. Not part of `make test`.
 test-k8s:
-	MCPFED_TEST_K8S=1 $(GO) test -count=1 -timeout 30m -run Kube ./auth/ ./kubetest/ ./cmd/mcpfed/
+	MCPFED_TEST_K8S=1 $(GO) test -count=1 -timeout 30m -run Kube ./auth/ ./kubetest/ ./cmd/mcpfed/ ./upstream/kube/
+
+## test-toolhive: the real ToolHive CLI (thv, built unmodified from its Go module through
+## the module proxy) pointed at mcpfed on its built-in catalogue: registry list and info,
+## and the skills and plugins `thv serve` lists. The first run builds thv (~5 min on 2 idle
+## cores, 1.5 GB of modules; cached in ~/.cache/mcpfed-thv), later runs ~30 s. Not part
+## of `make test`.
+.PHONY: test-toolhive
+test-toolhive:
+	MCPFED_TEST_TOOLHIVE=1 $(GO) test -count=1 -timeout 40m ./toolhivetest/
 
 vet:
 	$(GO) vet ./...

@@ -51,6 +51,9 @@ type Config struct {
 	// where remembers where each field was written, for the messages of
 	// problems found after Load (SourceProblems).
 	where map[string]position
+	// toolhive is how a toolhive-registry-server file was read (nil for
+	// mcpfed's own shape): see ToolHive and Warnings.
+	toolhive *ToolHiveMapping
 }
 
 // AdminConfig enables the manual resync endpoint

@@ -209,7 +209,7 @@ sources:
 		{"order", env(EnvSources, `[{"name":"m","kind":"api","url":"https://x.invalid","mode":"mirror","order":"bytes"},{"name":"l","kind":"api","url":"https://x.invalid","order":"random"}]`),
 			[]string{`sources[0].order: applies to mode live only`, `sources[1].order: "random" is not auto, bytes or upstream`}, nil},
 		{"kind", env(EnvSources, `[{"name":"a","path":"/x"},{"name":"b","kind":"ftp","path":"/x"}]`),
-			[]string{`sources[0]: kind is missing (file, git or api)`, `sources[1].kind: "ftp" is not file, git or api`}, nil},
+			[]string{`sources[0]: kind is missing (file, git, api or kubernetes)`, `sources[1].kind: "ftp" is not file, git, api or kubernetes`}, nil},
 		{"names", env(EnvSources, `[{"name":"Bad Name","kind":"file","path":"/a"},{"name":"dup","kind":"file","path":"/b"},{"name":"dup","kind":"file","path":"/c"}]`),
 			[]string{`sources[0].name: "Bad Name" must be a slug`, `sources[2].name: "dup" is used by another source`}, nil},
 		{"file url credentials", env(EnvSources, `[{"name":"a","kind":"file","url":"https://bob:hunter2@example.invalid/r.json"},{"name":"b","kind":"file","url":"https://example.invalid/r.json?ref=main&access_token=s3cr3t"}]`),
@@ -542,5 +542,27 @@ func TestConfigFileMustBeRegular(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("%s: still reading after 5s", path)
 		}
+	}
+}
+
+// TestMergeKeysAreSearchedOnce: merge keys that merge the same anchors
+// again, ten per level and ten levels deep, cost one visit per mapping,
+// not 10^10 (hostile input is bounded in time, not only in depth).
+func TestMergeKeysAreSearchedOnce(t *testing.T) {
+	t.Parallel()
+	var doc strings.Builder
+	doc.WriteString("sources:\n  - &m0 {name: a, path: /a}\n")
+	for i := 1; i <= 10; i++ {
+		refs := strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*m%d, ", i-1), 10), ", ")
+		fmt.Fprintf(&doc, "  - &m%d {<<: [%s]}\n", i, refs)
+	}
+	file := writeFile(t, "merges.yaml", doc.String())
+	start := time.Now()
+	_, err := Load(env(EnvConfig, file), Flags{})
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("loading took %s", d)
+	}
+	if err == nil {
+		t.Fatal("eleven sources named a: want a problem")
 	}
 }

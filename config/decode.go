@@ -316,12 +316,17 @@ func (d *decoder) decodeSource(n *yaml.Node, v reflect.Value, path string) {
 }
 
 // lookup is the value of key in mapping n, written there or merged in.
-func lookup(n *yaml.Node, key string) *yaml.Node { return lookupDepth(n, key, 0) }
+// Each mapping is searched once: merge keys that merge the same anchors
+// again (ten per level, ten levels deep) would otherwise cost 10^10 steps.
+func lookup(n *yaml.Node, key string) *yaml.Node {
+	return lookupIn(n, key, 0, map[*yaml.Node]bool{})
+}
 
-func lookupDepth(n *yaml.Node, key string, depth int) *yaml.Node {
-	if depth > maxDepth {
+func lookupIn(n *yaml.Node, key string, depth int, seen map[*yaml.Node]bool) *yaml.Node {
+	if depth > maxDepth || seen[n] {
 		return nil
 	}
+	seen[n] = true
 	var merged []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -342,7 +347,7 @@ func lookupDepth(n *yaml.Node, key string, depth int) *yaml.Node {
 				x = x.Alias
 			}
 			if x.Kind == yaml.MappingNode {
-				if v := lookupDepth(x, key, depth+1); v != nil {
+				if v := lookupIn(x, key, depth+1, seen); v != nil {
 					return v
 				}
 			}

@@ -91,6 +91,8 @@ func Load(env map[string]string, flags Flags) (Config, error) {
 		}
 	}
 	l.validate(cfg)
+	l.thv.translate(l.probs)
+	cfg.toolhive = l.thv
 	cfg.where = l.where
 	sortProblems(l.probs, path)
 	return cfg, errors.Join(l.probs...)
@@ -113,12 +115,20 @@ type loader struct {
 	kinds []Kind
 	where map[string]position
 	probs []error
+	// thv is how a toolhive-registry-server file was read (toolhive.go).
+	thv *ToolHiveMapping
 }
 
 func (l *loader) file(path string, cfg *Config) {
 	data, err := readConfigFile(path)
 	if err != nil {
 		l.probs = append(l.probs, &Problem{Origin: path, Msg: err.Error()})
+		return
+	}
+	if doc, ok := toolHiveDocument(data); ok {
+		var probs []error
+		l.thv, probs = readToolHive(path, doc, cfg, l.where)
+		l.probs = append(l.probs, probs...)
 		return
 	}
 	d := decoder{origin: path, kinds: l.kinds, where: l.where}

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/gitsource"
+	"github.com/mcpfed/mcpfed/upstream/kube"
 	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
@@ -57,10 +58,11 @@ func Kinds() []Kind {
 		{Name: "file", New: func() Spec { return &upstream.FileSpec{} }},
 		{Name: "git", New: func() Spec { return &gitsource.Spec{} }},
 		{Name: "api", New: func() Spec { return &remote.Spec{} }},
+		{Name: "kubernetes", New: func() Spec { return &kube.Spec{} }},
 	}
 }
 
-// kindNames lists the kinds for messages: "file, git or api".
+// kindNames lists the kinds for messages: "file, git, api or kubernetes".
 func kindNames(kinds []Kind) string {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

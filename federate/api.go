@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpfed/mcpfed/cache"
 	"github.com/mcpfed/mcpfed/metrics"
+	"github.com/mcpfed/mcpfed/upstream"
 )
 
 // APIPrefixes are the API versions served; both have the same handlers.
@@ -52,6 +53,10 @@ type APIOptions struct {
 	Metrics *metrics.Metrics
 	// ResponseCache keeps encoded answers; zero MaxEntries disables it.
 	ResponseCache ResponseCacheOptions
+	// Deployed, when set, returns the MCP servers running in the cluster
+	// (kubernetes sources) and enables …/x/io.github.mcpfed/deployed
+	// under the root and every view. It must not block.
+	Deployed func() []upstream.Instance
 	// Admin enables the operator endpoints under ExtensionPath.
 	Admin  AdminOptions
 	Clock  func() time.Time
@@ -116,6 +121,10 @@ func NewAPI(o APIOptions) (*API, error) {
 		a.registerAdmin(p)
 		a.registerAPI(p, p, 3, a.rootView)
 		a.registerAPI("/registry/{view}"+p, "/registry/{view}"+p, 5, a.lookupView)
+		a.registerArtifacts(p, p, a.rootView)
+		a.registerArtifacts("/registry/{view}"+p, "/registry/{view}"+p, a.lookupView)
+		a.registerDeployed(p, p, a.rootView)
+		a.registerDeployed("/registry/{view}"+p, "/registry/{view}"+p, a.lookupView)
 	}
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, http.StatusNotFound, fmt.Sprintf("no route for %s", r.URL.Path))
@@ -471,6 +480,9 @@ func operatorPath(p string) bool {
 	switch p {
 	case "/healthz", "/readyz", "/metrics":
 		return true
+	}
+	if strings.Contains(p, ExtensionPath+"/deployed") {
+		return false // a registry read, governed by its view like the servers
 	}
 	return strings.Contains(p, ExtensionPath+"/") || strings.HasSuffix(p, ExtensionPath)
 }

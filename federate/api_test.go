@@ -408,8 +408,9 @@ func TestServedOpenAPI(t *testing.T) {
 	if doc.Info.Version != "1.0.0" {
 		t.Errorf("info.version = %q, want 1.0.0", doc.Info.Version)
 	}
-	if !strings.Contains(doc.Info.Description, "github.com/modelcontextprotocol/registry") {
-		t.Errorf("info.description does not name github.com/modelcontextprotocol/registry: %q", doc.Info.Description)
+	// Older ToolHive CLIs check for the URL exactly, scheme included.
+	if !strings.Contains(doc.Info.Description, "https://github.com/modelcontextprotocol/registry") {
+		t.Errorf("info.description does not contain https://github.com/modelcontextprotocol/registry: %q", doc.Info.Description)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
 		t.Errorf("openapi = %q", doc.OpenAPI)

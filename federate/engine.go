@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -49,6 +50,9 @@ type LiveSource interface {
 	// ReportDisorder tells the source that a walk met entries out of byte
 	// order (with order auto it switches to its index).
 	ReportDisorder()
+	// Artifacts returns the upstream's skills or plugins (ToolHive's
+	// registry extension), every version; none when it serves none.
+	Artifacts(ctx context.Context, kind upstream.ArtifactKind) (*upstream.Artifacts, error)
 	// OrderMode says how list queries are served now ("bytes": forwarded,
 	// "index": from Index), without blocking. It is part of Revision: an
 	// answer cached before a switch is not served after it.
@@ -110,6 +114,9 @@ type Engine struct {
 	// scopes of views over a subset, by scopeKey.
 	all    *scope
 	scopes sync.Map
+	// images holds, per member, the image index of its current snapshot
+	// (deployed instances are matched to servers by image).
+	images []atomic.Pointer[imageIndex]
 }
 
 // scope is the members a view answers from: indexes into Engine.members
@@ -241,6 +248,7 @@ func NewEngine(o EngineOptions) (*Engine, error) {
 		members: o.Members, reservations: o.Reservations, observeMerge: o.ObserveMerge,
 		outOfOrder: o.OutOfOrder, dropped: o.Dropped, timeout: o.RequestTimeout, clock: o.Clock, logger: o.Logger,
 		cursors: codec, warnings: newWarnings(o.Logger, o.Clock, o.WarnInterval), all: all,
+		images: make([]atomic.Pointer[imageIndex], len(o.Members)),
 	}, nil
 }
 

@@ -251,6 +251,8 @@ type envOptions struct {
 	responseCache ResponseCacheOptions
 	// observeMerge is told of every list merge the engine runs.
 	observeMerge func(time.Duration)
+	// deployed is APIOptions.Deployed.
+	deployed func() []upstream.Instance
 }
 
 func members(srcs ...*fakeSource) []Member {
@@ -289,6 +291,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Build:         BuildInfo{Version: "v1.2.3-test", GitCommit: "abc123", BuildTime: "2025-09-01T00:00:00Z"},
 		Attempted:     o.attempted,
 		Admin:         o.admin,
+		Deployed:      o.deployed,
 		Clock:         o.clock,
 		Logger:        o.logger,
 	})
@@ -377,7 +380,9 @@ func (e *env) check(t testing.TB, method, path string, r response) {
 		if !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
 			return
 		}
-		if s := e.schemaFor(path); s != nil {
+		if s := toolhiveSchemaFor(t, p); s != nil {
+			validateJSON(t, s, r.body)
+		} else if s := e.schemaFor(path); s != nil {
 			validateJSON(t, s, r.body)
 		} else if !json.Valid(r.body) {
 			t.Errorf("%s %s: invalid JSON: %s", method, path, truncate(r.body))

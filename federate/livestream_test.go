@@ -39,6 +39,8 @@ type fakeLive struct {
 	// index and indexErr are what Index returns (nil, nil: forwarded).
 	index    *upstream.Index
 	indexErr error
+	// artifacts are the skills and plugins it serves, by kind.
+	artifacts map[upstream.ArtifactKind][]*upstream.Artifact
 
 	fetches   atomic.Int64
 	disorders atomic.Int64 // ReportDisorder calls
@@ -77,6 +79,14 @@ func (f *fakeLive) OrderMode() string {
 		return "index"
 	}
 	return "bytes"
+}
+
+// Artifacts serves the fake's artifacts of kind (none unless set), or fail.
+func (f *fakeLive) Artifacts(_ context.Context, kind upstream.ArtifactKind) (*upstream.Artifacts, error) {
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	return upstream.NewArtifacts(f.name, f.artifacts[kind])
 }
 
 func (f *fakeLive) Index(context.Context) (*upstream.Index, error) { return f.index, f.indexErr }

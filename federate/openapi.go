@@ -18,7 +18,8 @@ var officialOpenAPI []byte
 var readOnlyMethods = map[string]bool{"get": true, "parameters": true, "summary": true, "description": true}
 
 // servedOpenAPI rewrites the official document for this service: version
-// 1.0.0, a description naming the official registry (clients probe for it),
+// 1.0.0, a description naming the official registry by its URL (clients,
+// older ToolHive CLIs among them, probe for https://github.com/modelcontextprotocol/registry),
 // and only the read operations.
 func servedOpenAPI() ([]byte, error) {
 	var doc yaml.Node
@@ -28,7 +29,7 @@ func servedOpenAPI() ([]byte, error) {
 	root := doc.Content[0]
 	if info := mapValue(root, "info"); info != nil {
 		setScalar(info, "version", "1.0.0")
-		setScalar(info, "description", "The MCP Registry read API (github.com/modelcontextprotocol/registry), served by mcpfed: one registry URL federating the official registry, private registries, git repositories and files.")
+		setScalar(info, "description", "The MCP Registry read API (https://github.com/modelcontextprotocol/registry), served by mcpfed: one registry URL federating the official registry, private registries, git repositories and files.")
 	}
 	if paths := mapValue(root, "paths"); paths != nil {
 		kept := paths.Content[:0]

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Errors callers test for; the HTTP layer maps them to status codes in one place.
@@ -85,20 +84,11 @@ func ParseListQuery(v url.Values) (Query, error) {
 		}
 		q.Limit = n
 	}
-	search := v.Get("search")
-	if !utf8.ValidString(search) {
-		return q, badRequest("search is not valid UTF-8")
+	search, err := parseSearch(v.Get("search"))
+	if err != nil {
+		return q, err
 	}
-	// Entries index name, title and description as one string with
-	// control characters between fields and entries; a needle holding one
-	// could match across two of them.
-	if strings.ContainsFunc(search, isControl) {
-		return q, badRequest("search must not contain control characters")
-	}
-	if utf8.RuneCountInString(search) > maxSearchRunes {
-		return q, badRequest("search is longer than %d characters", maxSearchRunes)
-	}
-	q.Search = strings.ToLower(search)
+	q.Search = search
 	if s, ok := single(v, "updated_since"); ok {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {

@@ -28,8 +28,11 @@ type SourceReport struct {
 	Mode     string `json:"mode,omitempty"`
 	Required bool   `json:"required"`
 	// State is ok, stale, failed, restored or pending.
-	State       string     `json:"state"`
-	Entries     int        `json:"entries"`
+	State   string `json:"state"`
+	Entries int    `json:"entries"`
+	// Skills and Plugins count the ToolHive artifacts a snapshot source holds.
+	Skills      int        `json:"skills,omitempty"`
+	Plugins     int        `json:"plugins,omitempty"`
 	Revision    string     `json:"revision,omitempty"`
 	Commit      string     `json:"commit,omitempty"`
 	Breaker     string     `json:"breaker,omitempty"`

@@ -53,6 +53,10 @@ type Entry struct {
 	Tags         []string
 	Transports   []string
 	PackageTypes []string
+	// OCIImages are the identifiers of the server's "oci" packages without
+	// tag or digest (OCIRepository: "ghcr.io/github/github-mcp-server"):
+	// what a running instance's image is matched against.
+	OCIImages []string
 
 	// Server is the server.json object, byte for byte (whitespace compacted).
 	Server json.RawMessage
@@ -121,6 +125,7 @@ type serverIndexFields struct {
 	Description *string `json:"description"`
 	Packages    []struct {
 		RegistryType string `json:"registryType"`
+		Identifier   string `json:"identifier"`
 		Transport    struct {
 			Type string `json:"type"`
 		} `json:"transport"`
@@ -204,6 +209,9 @@ func (e *Entry) indexTransports(f serverIndexFields) {
 	for _, p := range f.Packages {
 		e.PackageTypes = appendUnique(e.PackageTypes, p.RegistryType)
 		e.Transports = appendUnique(e.Transports, p.Transport.Type)
+		if p.RegistryType == "oci" {
+			e.OCIImages = appendUnique(e.OCIImages, OCIRepository(strings.TrimSpace(p.Identifier)))
+		}
 	}
 	for _, r := range f.Remotes {
 		e.Transports = appendUnique(e.Transports, r.Type)

@@ -28,12 +28,15 @@ var ErrUnchanged = errors.New("unchanged since last load")
 
 // SourceStatus is what an operator needs to know about a source's loading.
 type SourceStatus struct {
-	Name        string
-	Kind        string
-	Entries     int
-	Revision    string
-	LastAttempt time.Time
-	LastSuccess time.Time
+	Name    string
+	Kind    string
+	Entries int // server versions
+	// Skills and Plugins count the artifact versions held (ToolHive's
+	// registry extensions); Entries does not include them.
+	Skills, Plugins int
+	Revision        string
+	LastAttempt     time.Time
+	LastSuccess     time.Time
 	// LastError is the error of the last attempt, empty when it succeeded.
 	LastError string
 	// Loaded reports whether the source has a snapshot to serve.

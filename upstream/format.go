@@ -39,6 +39,10 @@ type Document struct {
 	// LastUpdated is the file's own timestamp (meta.last_updated or
 	// last_updated), zero when it has none. Derived publication times use it.
 	LastUpdated time.Time
+	// Artifacts are the skills and plugins the document carries (ToolHive's
+	// registry extensions: data.skills and data.plugins of the upstream
+	// format; other formats carry none), in file order.
+	Artifacts map[ArtifactKind][]*Artifact
 }
 
 // Parse detects the format of data and indexes every server in it. Errors
@@ -108,6 +112,8 @@ func parseObject(data []byte) (*Document, error) {
 func parseUpstream(top map[string]json.RawMessage) (*Document, error) {
 	var body struct {
 		Servers []json.RawMessage `json:"servers"`
+		Skills  []json.RawMessage `json:"skills"`
+		Plugins []json.RawMessage `json:"plugins"`
 	}
 	if err := json.Unmarshal(top["data"], &body); err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -133,8 +139,51 @@ func parseUpstream(top map[string]json.RawMessage) (*Document, error) {
 		}
 		doc.Entries = append(doc.Entries, e)
 	}
+	for _, list := range []struct {
+		kind  ArtifactKind
+		items []json.RawMessage
+	}{{Skills, body.Skills}, {Plugins, body.Plugins}} {
+		arts, err := parseArtifacts(list.kind, list.items, "data."+string(list.kind))
+		if err != nil {
+			return nil, err
+		}
+		doc.addArtifacts(list.kind, arts)
+	}
 	return doc, nil
 }
+
+// parseArtifacts indexes a list of skills or plugins. An invalid one, or a
+// version listed twice, fails the list with its position (path[i]).
+func parseArtifacts(kind ArtifactKind, items []json.RawMessage, path string) ([]*Artifact, error) {
+	out := make([]*Artifact, 0, len(items))
+	first := make(map[ArtifactKey]int, len(items))
+	for i, raw := range items {
+		a, err := NewArtifact(kind, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %w", path, i, err)
+		}
+		if j, dup := first[a.Key()]; dup {
+			return nil, fmt.Errorf("%s[%d]: %w: %s version %q is already at %s[%d]", path, i, ErrInvalidEntry, a.ID(), a.Version, path, j)
+		}
+		first[a.Key()] = i
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// addArtifacts appends artifacts of one kind to the document's.
+func (d *Document) addArtifacts(kind ArtifactKind, arts []*Artifact) {
+	if len(arts) == 0 {
+		return
+	}
+	if d.Artifacts == nil {
+		d.Artifacts = make(map[ArtifactKind][]*Artifact, len(ArtifactKinds))
+	}
+	d.Artifacts[kind] = append(d.Artifacts[kind], arts...)
+}
+
+// ArtifactCount is the number of artifact versions of kind the document holds.
+func (d *Document) ArtifactCount(kind ArtifactKind) int { return len(d.Artifacts[kind]) }
 
 // parseItems reads array elements that are either server.json objects or
 // ServerList items ({"server":…,"_meta":…}).
@@ -272,11 +321,15 @@ func (d *Document) DateIfUndated(t time.Time) {
 	}
 }
 
-// merge appends a directory file's entries to d, dated by that file's own
-// date first: the directory document has none of its own.
+// merge appends a directory file's entries and artifacts to d, entries
+// dated by that file's own date first: the directory document has none of
+// its own. A version in two files is found when the snapshot is built.
 func (d *Document) merge(file *Document) {
 	if !file.LastUpdated.IsZero() {
 		Finalize(file.Entries, file.LastUpdated)
 	}
 	d.Entries = append(d.Entries, file.Entries...)
+	for _, kind := range ArtifactKinds {
+		d.addArtifacts(kind, file.Artifacts[kind])
+	}
 }

@@ -147,6 +147,7 @@ func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx contex
 		snap := h.snap.Load()
 		h.status.LastError, h.status.LastSuccess = "", now
 		h.status.Entries, h.status.Revision, h.status.Loaded = snap.Len(), snap.Revision, true
+		h.status.Skills, h.status.Plugins = snap.Artifacts(Skills).Len(), snap.Artifacts(Plugins).Len()
 		loaded = true
 	}
 	status := h.status
@@ -154,7 +155,7 @@ func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx contex
 
 	switch {
 	case loaded:
-		h.o.Logger.Info("source loaded", "source", h.o.Name, "entries", status.Entries, "revision", status.Revision)
+		h.o.Logger.Info("source loaded", "source", h.o.Name, "entries", status.Entries, "skills", status.Skills, "plugins", status.Plugins, "revision", status.Revision)
 	case failed && ctx.Err() != nil:
 		// Stopped (shutdown) or out of time: not an upstream fault to alert on.
 		h.o.Logger.Warn("source load interrupted", "source", h.o.Name, "error", err, "serving_last_good", status.Loaded)
@@ -167,8 +168,10 @@ func (h *Holder) Attempt(ctx context.Context, where string, load func(ctx contex
 	return err
 }
 
-// Install finalises, filters and indexes a parsed document, swaps it in and
-// persists it. Call it from within Attempt's load function.
+// Install finalises, filters and indexes a parsed document (its servers,
+// and its skills and plugins, which the source's filter sees by
+// Artifact.FilterEntry), swaps it in and persists it. Call it from within
+// Attempt's load function.
 func (h *Holder) Install(doc *Document, now time.Time) error {
 	// Finalize first: the filter may select on the derived status.
 	Finalize(doc.Entries, doc.LastUpdated)
@@ -176,13 +179,29 @@ func (h *Holder) Install(doc *Document, now time.Time) error {
 	if h.o.Admit != nil {
 		entries = slices.DeleteFunc(slices.Clone(entries), func(e *Entry) bool { return !h.o.Admit(e) })
 	}
-	snap, err := BuildSnapshot(h.o.Name, entries, now, SnapshotOptions{RecomputeLatest: h.o.RecomputeLatest})
+	snap, err := BuildSnapshot(h.o.Name, entries, now, SnapshotOptions{
+		RecomputeLatest: h.o.RecomputeLatest,
+		Artifacts:       admitArtifacts(doc.Artifacts, h.o.Admit),
+	})
 	if err != nil {
 		return err
 	}
 	h.snap.Store(snap)
 	h.persist(snap, now)
 	return nil
+}
+
+// admitArtifacts keeps the artifacts the source's filter admits, as it
+// sees them (Artifact.FilterEntry: namespace/name as the name).
+func admitArtifacts(byKind map[ArtifactKind][]*Artifact, admit func(*Entry) bool) map[ArtifactKind][]*Artifact {
+	if admit == nil || len(byKind) == 0 {
+		return byKind
+	}
+	out := make(map[ArtifactKind][]*Artifact, len(byKind))
+	for kind, items := range byKind {
+		out[kind] = slices.DeleteFunc(slices.Clone(items), func(a *Artifact) bool { return !admit(a.FilterEntry()) })
+	}
+	return out
 }
 
 // persist saves the snapshot through the store; a failure is logged, never
@@ -220,9 +239,14 @@ func (h *Holder) Restore() bool {
 		return false // a load got there first
 	}
 	h.status.Entries, h.status.Revision, h.status.Loaded = st.Snapshot.Len(), st.Snapshot.Revision, true
+	h.status.Skills, h.status.Plugins = st.Snapshot.Artifacts(Skills).Len(), st.Snapshot.Artifacts(Plugins).Len()
 	h.status.LastSuccess = st.SavedAt
 	h.mu.Unlock()
-	h.o.Logger.Info("serving persisted snapshot until the first sync", "source", h.o.Name, "entries", st.Snapshot.Len(), "saved_at", st.SavedAt)
+	h.o.Logger.Info("serving persisted snapshot until the first sync", "source", h.o.Name, "entries", st.Snapshot.Len(),
+		"skills", h.status.Skills, "plugins", h.status.Plugins, "saved_at", st.SavedAt)
+	if st.WithoutArtifacts {
+		h.o.Logger.Info("the persisted snapshot predates skills and plugins: none are served from it until the first sync", "source", h.o.Name)
+	}
 	return true
 }
 

@@ -17,14 +17,24 @@ const (
 	OpList     Operation = "list"     // GET /servers
 	OpVersions Operation = "versions" // GET /servers/{name}/versions
 	OpVersion  Operation = "version"  // GET /servers/{name}/versions/{version}
+	// OpArtifacts lists skills or plugins (ToolHive's registry extension):
+	// GET /v0.1/x/dev.toolhive/{kind}, with Cursor and Limit.
+	OpArtifacts Operation = "artifacts"
+	// OpArtifactVersions lists one artifact's versions:
+	// GET /v0.1/x/dev.toolhive/{kind}/{namespace}/{name}/versions, Name
+	// being namespace/name.
+	OpArtifactVersions Operation = "artifact_versions"
 )
 
 // Request is one read of a registry API. Live sources and every decorator
 // around them (breaker, rate limit, cache, metrics) take and pass it on.
 type Request struct {
 	Op Operation
-	// Name is the server name of OpVersions and OpVersion.
+	// Name is the server name of OpVersions and OpVersion, the
+	// namespace/name of OpArtifactVersions.
 	Name string
+	// Kind is the artifact kind of OpArtifacts and OpArtifactVersions.
+	Kind ArtifactKind
 	// Version is the version of OpVersion ("latest" allowed), or the
 	// version filter of OpList ("latest" or exact).
 	Version string
@@ -45,6 +55,7 @@ func (r Request) Key() string {
 			v.Set(k, val)
 		}
 	}
+	set("kind", string(r.Kind))
 	set("name", r.Name)
 	set("version", r.Version)
 	set("cursor", r.Cursor)
@@ -65,6 +76,9 @@ func (r Request) Key() string {
 type Response struct {
 	// Entries are indexed and encoded for serving (Seal was applied).
 	Entries []*Entry
+	// Artifacts are the skills or plugins of an OpArtifacts or
+	// OpArtifactVersions answer, in the upstream's order, Source set.
+	Artifacts []*Artifact
 	// NextCursor is the upstream's cursor for the next list page ("" at the end).
 	NextCursor string
 	// Size is the upstream body size in bytes (cache accounting).

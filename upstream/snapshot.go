@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"time"
@@ -23,6 +24,8 @@ type Snapshot struct {
 	// of chasing 100,000 pointers.
 	search []byte
 	starts []int32
+	// artifacts are the source's skills and plugins, by kind (absent: none).
+	artifacts map[ArtifactKind]*Artifacts
 	// Revision is a content hash: it changes exactly when what is served changes.
 	Revision string
 	// BuiltAt is when the snapshot was built.
@@ -51,6 +54,10 @@ type SnapshotOptions struct {
 	// this: a version that loses isLatest upstream does not show up in an
 	// updated_since poll, so the flags it holds can be out of date.
 	RecomputeLatest bool
+	// Artifacts are the source's skills and plugins, indexed with the
+	// entries (NewArtifacts: a version listed twice is an error). They are
+	// part of the Revision; Len and the other counts are servers only.
+	Artifacts map[ArtifactKind][]*Artifact
 }
 
 // BuildSnapshot is NewSnapshot with options. The snapshot holds copies of
@@ -95,9 +102,63 @@ func BuildSnapshot(source string, entries []*Entry, now time.Time, o SnapshotOpt
 		h.Write(e.Encoded)
 		h.Write([]byte{0})
 	}
+	if err := s.indexArtifacts(source, o.Artifacts, h); err != nil {
+		return nil, err
+	}
 	s.Revision = hex.EncodeToString(h.Sum(nil)[:12])
 	s.indexSearch()
 	return s, nil
+}
+
+// indexArtifacts indexes the artifacts of each kind and adds them to the
+// revision hash h. A snapshot without artifacts hashes as it did before
+// artifacts existed, so its revision (an ETag input) does not move on
+// upgrade. Compact JSON holds no raw control bytes, so the separators
+// keep the hashed text unambiguous.
+func (s *Snapshot) indexArtifacts(source string, byKind map[ArtifactKind][]*Artifact, h io.Writer) error {
+	for _, kind := range ArtifactKinds {
+		items := byKind[kind]
+		if len(items) == 0 {
+			continue
+		}
+		idx, err := NewArtifacts(source, items)
+		if err != nil {
+			return err
+		}
+		if s.artifacts == nil {
+			s.artifacts = make(map[ArtifactKind]*Artifacts, len(ArtifactKinds))
+		}
+		s.artifacts[kind] = idx
+		h.Write([]byte("\x01" + string(kind) + "\x00"))
+		for _, a := range idx.All() {
+			h.Write(a.Raw)
+			h.Write([]byte{0})
+		}
+	}
+	return nil
+}
+
+// Artifacts returns the snapshot's skills or plugins (every version,
+// ordered by namespace/name, then version), nil when it holds none.
+func (s *Snapshot) Artifacts(kind ArtifactKind) *Artifacts {
+	if s == nil {
+		return nil
+	}
+	return s.artifacts[kind]
+}
+
+// ArtifactMap returns the snapshot's artifacts by kind, as BuildSnapshot
+// takes them (SnapshotOptions.Artifacts): to rebuild a snapshot that keeps
+// them. Nil when it holds none.
+func (s *Snapshot) ArtifactMap() map[ArtifactKind][]*Artifact {
+	if s == nil || len(s.artifacts) == 0 {
+		return nil
+	}
+	out := make(map[ArtifactKind][]*Artifact, len(s.artifacts))
+	for kind, idx := range s.artifacts {
+		out[kind] = idx.All()
+	}
+	return out
 }
 
 func (s *Snapshot) indexSearch() {

@@ -13,16 +13,22 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
-// The persisted snapshot layout: a header and the served entries as a
-// ServerList-style array, with a checksum over the header and that array.
-// Version 1 checksummed the array only, so its header (savedAt above all)
-// could be edited unnoticed; it is refused.
+// The persisted snapshot layout: a header, the served entries as a
+// ServerList-style array and the artifacts by kind
+// ({"skills":[…],"plugins":[…]}), with a checksum over the header, that
+// array and the artifacts. Version 1 checksummed the array only, so its
+// header (savedAt above all) could be edited unnoticed; it is refused.
+// Version 2 had no artifacts: it is read as holding none (its servers are
+// still good to serve until the first sync brings the artifacts).
 const (
 	stateFormat  = "mcpfed-snapshot"
-	stateVersion = 2
+	stateVersion = 3
+	// stateVersionNoArtifacts is the layout before artifacts, still read.
+	stateVersionNoArtifacts = 2
 	// stateClockSkew is how far in the future a snapshot's savedAt may be
 	// (clocks of replicas sharing a volume differ a little); beyond it the
 	// file is refused, as a future savedAt would date the source's
@@ -45,13 +51,18 @@ type stateFile struct {
 	SavedAt  time.Time       `json:"savedAt"`
 	Revision string          `json:"revision"`
 	Servers  json.RawMessage `json:"servers,omitempty"`
-	SHA256   string          `json:"sha256,omitempty"`
+	// Artifacts is {"<kind>":[artifact objects…]} (version 3 on).
+	Artifacts json.RawMessage `json:"artifacts,omitempty"`
+	SHA256    string          `json:"sha256,omitempty"`
 }
 
 // State is a snapshot read back from a store.
 type State struct {
 	Snapshot *Snapshot
 	SavedAt  time.Time
+	// WithoutArtifacts reports a file of the layout before artifacts: the
+	// snapshot holds none, whatever the source had.
+	WithoutArtifacts bool
 }
 
 // StatePath is where a source's snapshot is persisted in a state directory.
@@ -138,8 +149,59 @@ func (s *StateDirStore) write(f *os.File, snap *Snapshot, now time.Time) error {
 		servers.Write(e.Encoded)
 	}
 	io.WriteString(servers, "]")
+	w.WriteString(`,"artifacts":`)
+	h.Write([]byte{'\n'})
+	writeArtifacts(io.MultiWriter(w, h), snap)
 	fmt.Fprintf(w, `,"sha256":%q}`, hex.EncodeToString(h.Sum(nil)))
 	return w.Flush() // a bufio.Writer keeps its first error: this reports any of the writes
+}
+
+// writeArtifacts writes the snapshot's artifacts as {"<kind>":[…]}, kinds
+// in their fixed order, each artifact as it arrived (compacted). Errors
+// stay with the writer (see write).
+func writeArtifacts(w io.Writer, snap *Snapshot) {
+	io.WriteString(w, "{")
+	n := 0
+	for _, kind := range ArtifactKinds {
+		items := snap.Artifacts(kind).All()
+		if len(items) == 0 {
+			continue
+		}
+		if n > 0 {
+			io.WriteString(w, ",")
+		}
+		n++
+		fmt.Fprintf(w, "%q:[", kind)
+		for i, a := range items {
+			if i > 0 {
+				io.WriteString(w, ",")
+			}
+			w.Write(a.Raw)
+		}
+		io.WriteString(w, "]")
+	}
+	io.WriteString(w, "}")
+}
+
+// readArtifacts indexes the artifacts of a state file.
+func readArtifacts(raw json.RawMessage) (map[ArtifactKind][]*Artifact, error) {
+	var byKind map[string][]json.RawMessage
+	if err := json.Unmarshal(raw, &byKind); err != nil {
+		return nil, fmt.Errorf("artifacts: %w", err)
+	}
+	out := make(map[ArtifactKind][]*Artifact, len(byKind))
+	for name, items := range byKind {
+		kind := ArtifactKind(name)
+		if !slices.Contains(ArtifactKinds, kind) {
+			return nil, fmt.Errorf("artifacts: unknown kind %q", name)
+		}
+		arts, err := parseArtifacts(kind, items, "artifacts."+name)
+		if err != nil {
+			return nil, err
+		}
+		out[kind] = arts
+	}
+	return out, nil
 }
 
 // stateHash starts the checksum with the header: every field of it, in a
@@ -192,7 +254,7 @@ func (s *StateDirStore) Load(now time.Time) (*State, error) {
 	switch {
 	case sf.Format != stateFormat:
 		return nil, fmt.Errorf("%s: not a snapshot file (format %q)", p, sf.Format)
-	case sf.Version != stateVersion:
+	case sf.Version != stateVersion && sf.Version != stateVersionNoArtifacts:
 		return nil, fmt.Errorf("%s: snapshot layout version %d is not supported (want %d)", p, sf.Version, stateVersion)
 	case sf.Source != s.source || sf.Kind != s.kind:
 		return nil, fmt.Errorf("%s: snapshot of source %q (%s), not of %q (%s)", p, sf.Source, sf.Kind, s.source, s.kind)
@@ -202,6 +264,11 @@ func (s *StateDirStore) Load(now time.Time) (*State, error) {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	h.Write(sf.Servers)
+	legacy := sf.Version == stateVersionNoArtifacts
+	if !legacy {
+		h.Write([]byte{'\n'})
+		h.Write(sf.Artifacts)
+	}
 	if hex.EncodeToString(h.Sum(nil)) != sf.SHA256 {
 		return nil, fmt.Errorf("%s: checksum mismatch: the file is damaged or was edited", p)
 	}
@@ -216,9 +283,15 @@ func (s *StateDirStore) Load(now time.Time) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	snap, err := NewSnapshot(s.source, entries, sf.SavedAt)
+	var arts map[ArtifactKind][]*Artifact
+	if !legacy {
+		if arts, err = readArtifacts(sf.Artifacts); err != nil {
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	snap, err := BuildSnapshot(s.source, entries, sf.SavedAt, SnapshotOptions{Artifacts: arts})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	return &State{Snapshot: snap, SavedAt: sf.SavedAt}, nil
+	return &State{Snapshot: snap, SavedAt: sf.SavedAt, WithoutArtifacts: legacy}, nil
 }

@@ -79,7 +79,7 @@ func TestStateRejectsDamagedOrForeignFiles(t *testing.T) {
 	}{
 		{"garbage", []byte("not json at all"), "file", "not a snapshot file"},
 		{"other format", []byte(`{"format":"something-else","version":1}`), "file", "not a snapshot file"},
-		{"future layout", bytes.Replace(valid, []byte(`"version":2`), []byte(`"version":9`), 1), "file", "layout version 9"},
+		{"future layout", bytes.Replace(valid, []byte(`"version":3`), []byte(`"version":9`), 1), "file", "layout version 9"},
 		{"other source", bytes.Replace(valid, []byte(`"source":"src"`), []byte(`"source":"other"`), 1), "file", `of source "other"`},
 		{"other kind", valid, "git", "(file), not of"},
 		{"flipped byte", bytes.Replace(valid, []byte(`com.example/a`), []byte(`com.example/b`), 1), "file", "checksum mismatch"},
@@ -88,7 +88,7 @@ func TestStateRejectsDamagedOrForeignFiles(t *testing.T) {
 		// is damage, not a newer snapshot.
 		{"savedAt edited", bytes.Replace(valid, []byte(`"savedAt":"1970-01-01T00:01:40Z"`), []byte(`"savedAt":"1970-01-01T00:01:41Z"`), 1), "file", "checksum mismatch"},
 		{"revision edited", bytes.Replace(valid, []byte(`"revision":"`), []byte(`"revision":"0`), 1), "file", "checksum mismatch"},
-		{"layout 1", bytes.Replace(valid, []byte(`"version":2`), []byte(`"version":1`), 1), "file", "layout version 1 is not supported"},
+		{"layout 1", bytes.Replace(valid, []byte(`"version":3`), []byte(`"version":1`), 1), "file", "layout version 1 is not supported"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,9 +65,7 @@ func newGatekeeper(cfg config.Config, reg prometheus.Registerer, stderr io.Write
 		enforce:     len(a.OIDC) > 0 || len(a.Tokens) > 0 || a.RateLimit.PerMinute > 0 || a.Audit.Enabled,
 	}
 	for _, v := range cfg.Views {
-		if v.Name != config.DefaultView {
-			gk.views[v.Name] = v.Access
-		}
+		gk.views[v.Name] = v.Access // default: the root's rule at /registry/default too
 	}
 	var err error
 	if gk.proxies, err = auth.ParseProxies(a.TrustedProxies); err != nil {

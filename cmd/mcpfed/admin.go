@@ -50,7 +50,7 @@ func (g *gateway) report(i int, s source) federate.SourceReport {
 	st := s.Status()
 	return federate.SourceReport{
 		Name: sc.Name, Kind: sc.Kind, Mode: g.modes[i], Required: sc.Required, State: st.State(),
-		Entries: st.Entries, Revision: st.Revision, Commit: st.Commit, Breaker: st.Breaker, LastError: st.LastError,
+		Entries: st.Entries, Skills: st.Skills, Plugins: st.Plugins, Revision: st.Revision, Commit: st.Commit, Breaker: st.Breaker, LastError: st.LastError,
 		LastAttempt: timePtr(st.LastAttempt), LastSuccess: timePtr(st.LastSuccess),
 		Order: st.Order, Dropped: g.drops.Of(sc.Name),
 	}

@@ -57,6 +57,9 @@ func check(ctx context.Context, g *gateway, timeout time.Duration, stdout io.Wri
 
 // checkOffline prints the resolved sources (defaults applied) without
 // loading any: the configuration is valid and every source could be built.
+// A toolhive-registry-server file is preceded by its mapping (which
+// ToolHive field became which mcpfed field, and what is not used) and
+// followed by the views and auth it gave.
 func checkOffline(g *gateway, stdout, stderr io.Writer) int {
 	for _, w := range g.warnings {
 		fmt.Fprintf(stderr, "mcpfed: warning: %s\n", w)
@@ -66,7 +69,16 @@ func checkOffline(g *gateway, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcpfed: %v\n", err)
 		return exitFailure
 	}
-	fmt.Fprintf(stdout, "# configuration valid: %d sources, none contacted (credentials, queries and header values not shown)\nsources:\n%s", len(g.sources), out)
+	thv := g.cfg.ToolHive()
+	var rest []byte
+	if thv != nil {
+		if rest, err = config.MarshalViewsAndAuth(g.cfg); err != nil {
+			fmt.Fprintf(stderr, "mcpfed: %v\n", err)
+			return exitFailure
+		}
+		fmt.Fprint(stdout, thv.Describe())
+	}
+	fmt.Fprintf(stdout, "# configuration valid: %d sources, none contacted (credentials, queries and header values not shown)\nsources:\n%s%s", len(g.sources), out, rest)
 	return exitOK
 }
 

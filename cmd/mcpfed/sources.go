@@ -38,6 +38,8 @@ func builders() map[string]builder {
 		"file": specBuilder((*gateway).newFile),
 		"git":  specBuilder((*gateway).newGit),
 		"api":  specBuilder((*gateway).newAPI),
+
+		"kubernetes": specBuilder((*gateway).newKube),
 	}
 }
 

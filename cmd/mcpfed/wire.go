@@ -101,6 +101,7 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 			}
 		}
 	}()
+	g.warnings = append(g.warnings, cfg.Warnings()...)
 	if g.access, err = newGatekeeper(cfg, reg, g.opts.stderr, logger, clock); err != nil {
 		return nil, err
 	}
@@ -149,8 +150,9 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 		}
 		v := &federate.View{Name: vc.Name, Filter: f, Sources: vc.Sources, Private: vc.Private()}
 		if vc.Name == config.DefaultView {
+			// The root, and also /registry/default/v0.1, where a
+			// ToolHive registry named default is served.
 			root = v
-			continue
 		}
 		views[vc.Name] = v
 	}
@@ -171,9 +173,10 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 		ResponseCache: federate.ResponseCacheOptions{
 			MaxEntries: cfg.ResponseCache.MaxEntries, MaxBytes: cfg.ResponseCache.MaxBytes, TTL: cfg.ResponseCache.TTL,
 		},
-		Admin:  g.adminOptions(),
-		Clock:  clock,
-		Logger: logger,
+		Deployed: g.deployed(),
+		Admin:    g.adminOptions(),
+		Clock:    clock,
+		Logger:   logger,
 	})
 	if err != nil {
 		return nil, err
@@ -184,6 +187,32 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	}
 	g.handler = g.metrics.Middleware(h)
 	return g, nil
+}
+
+// deployer is a source that knows the MCP servers running in a cluster.
+type deployer interface {
+	Instances() []upstream.Instance
+}
+
+// deployed returns the instances of every source that watches a cluster,
+// or nil (the deployed endpoint is off) when no source does.
+func (g *gateway) deployed() func() []upstream.Instance {
+	var ds []deployer
+	for _, s := range g.sources {
+		if d, ok := s.(deployer); ok {
+			ds = append(ds, d)
+		}
+	}
+	if len(ds) == 0 {
+		return nil
+	}
+	return func() []upstream.Instance {
+		var out []upstream.Instance
+		for _, d := range ds {
+			out = append(out, d.Instances()...)
+		}
+		return out
+	}
 }
 
 // buildSources builds every source, listing every problem found.

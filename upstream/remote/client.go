@@ -131,8 +131,8 @@ func (c *Client) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 	}
 	defer resp.Body.Close()
 	if err := statusError(resp, c.o.Clock()); err != nil {
-		if errors.Is(err, upstream.ErrNotFound) {
-			return nil, err
+		if errors.Is(err, upstream.ErrNotFound) || isArtifactOp(r.Op) && servesNoExtension(err) {
+			return nil, upstream.ErrNotFound
 		}
 		return nil, fmt.Errorf("fetch %s from %s: %w", r.Op, c.base.Host, err)
 	}
@@ -140,7 +140,12 @@ func (c *Client) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s from %s: %w", r.Op, c.base.Host, err)
 	}
-	out, err := c.decode(r.Op, body)
+	var out *upstream.Response
+	if isArtifactOp(r.Op) {
+		out, err = c.decodeArtifacts(r.Kind, body)
+	} else {
+		out, err = c.decode(r.Op, body)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("decode %s from %s: %w", r.Op, c.base.Host, err)
 	}
@@ -151,6 +156,9 @@ func (c *Client) Fetch(ctx context.Context, r upstream.Request) (*upstream.Respo
 // requestURL translates a Request into the upstream URL. Names and versions
 // are path-escaped once ("/" as %2F, "+" as %2B).
 func (c *Client) requestURL(r upstream.Request) (string, error) {
+	if isArtifactOp(r.Op) {
+		return c.artifactURL(r)
+	}
 	root := c.base.String() + "/" + c.o.APIVersion + "/servers"
 	switch r.Op {
 	case upstream.OpList:

@@ -171,6 +171,8 @@ type Live struct {
 	below    upstream.Fetcher
 	bounds   CrawlBounds
 	admit    func(*upstream.Entry) bool
+	// artifacts caches the upstream's skills and plugins (liveartifacts.go).
+	artifacts *liveArtifacts
 	// indexBuilt, a test hook (nil in production), sees a build's crawled
 	// entries while the new index and the old one are both held: its peak.
 	indexBuilt func(crawled []*upstream.Entry)
@@ -204,7 +206,7 @@ func NewLive(o LiveOptions) (*Live, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Live{name: o.Client.Source, pageSize: o.PageSize, maxPages: o.MaxPagesPerRequest, fetch: cached, cached: cached, breaker: br,
-		logger: logger, clock: o.Clock, order: o.Order, below: f, bounds: o.Crawl, admit: o.Admit}
+		logger: logger, clock: o.Clock, order: o.Order, below: f, bounds: o.Crawl, admit: o.Admit, artifacts: newLiveArtifacts(o)}
 	if o.Order != OrderBytes {
 		l.index = newListIndex(l.name, l.buildIndex, o.Clock, o.PageCache, o.Crawl.Timeout, logger)
 	}
@@ -292,10 +294,12 @@ func (l *Live) Warm(ctx context.Context, retry time.Duration) {
 	}
 }
 
-// Close stops a running index crawl and waits for background refreshes.
+// Close stops a running index crawl and waits for background refreshes
+// (of pages and artifacts).
 func (l *Live) Close() {
 	if l.index != nil {
 		l.index.close()
 	}
 	l.cached.Close()
+	l.artifacts.close()
 }

@@ -70,15 +70,22 @@ var ErrCrawlTimeout = errors.New("crawl did not complete in time")
 // the last good snapshot.
 type Mirror struct {
 	*upstream.Holder
-	o     MirrorOptions
-	fetch upstream.Fetcher
-	where string
+	o      MirrorOptions
+	fetch  upstream.Fetcher
+	where  string
+	logger *slog.Logger
 
 	// Guarded by the holder's attempt serialisation.
 	all      map[upstream.Key]*upstream.Entry // every version, deleted included
 	since    time.Time                        // newest updatedAt seen
 	lastFull time.Time
 	forced   bool
+	// artifacts are the skills and plugins of the last good walk of each
+	// kind (unfiltered: Install applies the filter); artifactsDue makes
+	// the next sync walk them, even a poll: set at start and after a
+	// failed walk.
+	artifacts    map[upstream.ArtifactKind][]*upstream.Artifact
+	artifactsDue bool
 
 	statsMu    sync.Mutex
 	last       CrawlStats
@@ -96,6 +103,23 @@ type CrawlStats struct {
 	Dropped    int
 	DropReason string
 	Changed    int // entries that were new or different
+	// Artifacts describes the walks of skills and plugins, done on every
+	// full crawl (and on the first poll after a start or a failed walk);
+	// zero when the sync walked none.
+	Artifacts MirrorArtifactStats
+}
+
+// MirrorArtifactStats sum a sync's artifact walks.
+type MirrorArtifactStats struct {
+	Walked   bool
+	Requests int
+	Bytes    int64
+	// Versions counts the artifact versions held after the walks.
+	Versions int
+	Changed  bool
+	// Error is the first walk that failed; that kind keeps its last good
+	// artifacts, and the next sync walks again.
+	Error string
 }
 
 // NewMirror validates the options (every problem, see Validate) and
@@ -124,7 +148,11 @@ func NewMirror(o MirrorOptions) (*Mirror, error) {
 	if o.Instrument != nil {
 		f = o.Instrument(o.Client.Source, f)
 	}
-	return &Mirror{Holder: h, o: o, fetch: f, where: client.Host()}, nil
+	logger := o.Client.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Mirror{Holder: h, o: o, fetch: f, where: client.Host(), logger: logger, artifactsDue: true}, nil
 }
 
 // Run serves the persisted copy if there is one, syncs at once, then polls
@@ -179,6 +207,11 @@ func (m *Mirror) sync(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	arts, artsDue := m.artifacts, m.artifactsDue
+	if full || m.artifactsDue {
+		arts, stats.Artifacts = m.walkArtifacts(ctx)
+		artsDue = stats.Artifacts.Error != ""
+	}
 	next := got
 	if !full {
 		next = make(map[upstream.Key]*upstream.Entry, len(m.all)+len(got))
@@ -192,7 +225,8 @@ func (m *Mirror) sync(ctx context.Context, now time.Time) error {
 			next[k] = e
 			stats.Changed++
 		}
-		if stats.Changed == 0 {
+		if stats.Changed == 0 && !stats.Artifacts.Changed {
+			m.artifactsDue = artsDue
 			return upstream.ErrUnchanged
 		}
 	} else {
@@ -207,10 +241,11 @@ func (m *Mirror) sync(ctx context.Context, now time.Time) error {
 			since = e.UpdatedAt
 		}
 	}
-	if err := m.Install(&upstream.Document{Entries: entries}, now); err != nil {
+	if err := m.Install(&upstream.Document{Entries: entries, Artifacts: arts}, now); err != nil {
 		return err
 	}
 	m.all, m.since = m.retain(next), since
+	m.artifacts, m.artifactsDue = arts, artsDue
 	return nil
 }
 
@@ -250,6 +285,9 @@ func (m *Mirror) adoptRestored() {
 	m.statsMu.Lock()
 	m.lastFull = m.restoredAt
 	m.statsMu.Unlock()
+	// The persisted artifacts stand until the first walk (due at once)
+	// replaces them; a failed walk keeps them.
+	m.artifacts = snap.ArtifactMap()
 }
 
 // Restore serves the persisted copy until the first sync, which then polls

@@ -478,12 +478,16 @@ func (r *Registry) Delete(name, version string) bool {
 	return len(targets) > 0
 }
 
-// Clear removes every record.
+// Clear removes every record, and every skill and plugin (their
+// endpoints are 404 again).
 func (r *Registry) Clear() {
 	r.data.mu.Lock()
-	defer r.data.mu.Unlock()
 	r.data.sorted = nil
 	r.data.init()
+	r.data.mu.Unlock()
+	r.artifacts.mu.Lock()
+	r.artifacts.kinds = nil
+	r.artifacts.mu.Unlock()
 }
 
 // Len returns the number of stored versions, deleted ones included.
@@ -526,7 +530,9 @@ func (r *Registry) Get(name, version string) (Record, bool) {
 // LoadFile adds every server in a registry data file (any format
 // upstream.Parse detects: the upstream registry format, ToolHive's legacy
 // registry.json, a ServerList dump, a server.json or an array of them) and
-// returns how many versions it read. It fails the test on error.
+// returns how many versions it read. The skills and plugins of an upstream
+// registry file (data.skills, data.plugins) are added too (PutArtifact).
+// It fails the test on error.
 func (r *Registry) LoadFile(path string) int {
 	r.t.Helper()
 	data, err := os.ReadFile(path)
@@ -586,6 +592,15 @@ func (r *Registry) load(data []byte) (int, error) {
 			meta.ExtraMeta[f.Key] = f.Value
 		}
 		items = append(items, pending{rec, meta})
+	}
+	for kind, arts := range doc.Artifacts {
+		raws := make([]json.RawMessage, len(arts))
+		for i, a := range arts {
+			raws[i] = a.Raw
+		}
+		if err := r.putArtifacts(string(kind), raws); err != nil {
+			return 0, err
+		}
 	}
 	r.data.mu.Lock()
 	defer r.data.mu.Unlock()

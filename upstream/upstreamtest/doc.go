@@ -42,6 +42,12 @@
 //     an unencoded slash does not route (404), as upstream;
 //   - errors are application/problem+json {"title","status","detail"}.
 //
+// Skills and plugins, ToolHive's registry extension, are served under
+// /v0.1/x/dev.toolhive/{kind} as ToolHive's registry server serves them
+// (see artifacts.go): PutArtifact, ServeArtifacts, StopArtifacts,
+// DeleteArtifact; a kind never put or enabled is a 404, as on a registry
+// without the extension.
+//
 // Every record carries _meta["io.modelcontextprotocol.registry/official"]
 // with status, statusChangedAt (when set), statusMessage (when set),
 // publishedAt, updatedAt and isLatest.

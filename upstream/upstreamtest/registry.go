@@ -28,7 +28,8 @@ type Registry struct {
 	done      chan struct{} // closed by Close: aborts sleeps and drips
 	closeOnce sync.Once
 
-	data dataset
+	data      dataset
+	artifacts artifactData
 
 	faultMu   sync.Mutex
 	faults    []*Injection

@@ -61,6 +61,9 @@ func (r *Registry) route(req *http.Request, eff *effect) response {
 	if !ok {
 		return notFound()
 	}
+	if after, ok := strings.CutPrefix(rest, "/v0.1/x/dev.toolhive/"); ok {
+		return r.artifactRoute(req, after, eff)
+	}
 	matched := false
 	for _, v := range []string{"/v0.1", "/v0"} {
 		if after, ok := strings.CutPrefix(rest, v); ok && strings.HasPrefix(after, "/") {
