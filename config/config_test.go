@@ -15,6 +15,7 @@ import (
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/gitsource"
+	"github.com/mcpfed/mcpfed/upstream/kube"
 	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
@@ -564,5 +565,31 @@ func TestMergeKeysAreSearchedOnce(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("eleven sources named a: want a problem")
+	}
+}
+
+// TestKubernetesNamespacesAreNotReservations: a kubernetes source's
+// cluster namespaces (watchNamespaces) and the name globs every source may
+// reserve (namespaces) are two fields, never confused.
+func TestKubernetesNamespacesAreNotReservations(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, "kube.yaml", `
+sources:
+  - name: cluster
+    kind: kubernetes
+    kubeconfig: /etc/mcpfed/kubeconfig
+    namespaces: ["com.toolhive.k8s.*/*"]
+    watchNamespaces: [team-a, team-b]
+`)
+	cfg, err := Load(env(EnvConfig, file), Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := cfg.Sources[0].Spec.(*kube.Spec)
+	if got := cfg.Sources[0].Namespaces; !slices.Equal(got, []string{"com.toolhive.k8s.*/*"}) {
+		t.Errorf("reserved namespaces = %v", got)
+	}
+	if !slices.Equal(spec.Namespaces, []string{"team-a", "team-b"}) {
+		t.Errorf("watched namespaces = %v", spec.Namespaces)
 	}
 }

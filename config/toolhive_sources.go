@@ -265,7 +265,7 @@ func (st *thvState) readSource(in thvSourceIn) *thvSource {
 		spec := &kube.Spec{}
 		if ns, nl, ok := bm.strs("namespaces"); ok && len(ns) > 0 {
 			spec.Namespaces = ns
-			r.rule(nl, bpath+".namespaces", at+".namespaces", at+".namespaces")
+			r.rule(nl, bpath+".namespaces", at+".watchNamespaces", at+".watchNamespaces")
 		} else {
 			r.warn(bline, bpath, "no namespaces: mcpfed watches every namespace it may list; toolhive-registry-server watches THV_REGISTRY_WATCH_NAMESPACE (or its own namespace)")
 		}

@@ -2,6 +2,7 @@ package federate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,12 @@ type View struct {
 	// Private marks a view that needs a token: its complete answers are
 	// Cache-Control: private (with max-age) and Vary on Authorization.
 	Private bool
+	// Claims are the claims every caller of the view holds (its access
+	// rule's; nil for an anonymous view). An entry that needs claims
+	// (upstream.EntryClaims) is served only by views whose claims
+	// guarantee them, so no answer depends on who asked and the response
+	// cache stays per view.
+	Claims map[string]any
 }
 
 // Engine answers registry queries over its members in priority order
@@ -472,14 +479,22 @@ func (v *View) name() string {
 // for a view over a subset, its sources (a cursor from another view is
 // refused, and so is one from the same view before its sources changed).
 func (v *View) identity() string {
-	if v == nil || len(v.Sources) == 0 {
-		return v.name()
+	id := v.name()
+	if v != nil && len(v.Sources) > 0 {
+		id += "\x00" + scopeKey(v.Sources)
 	}
-	return v.name() + "\x00" + scopeKey(v.Sources)
+	if v != nil && len(v.Claims) > 0 {
+		claims, _ := json.Marshal(v.Claims) // maps of JSON values: keys sorted, cannot fail
+		id += "\x00" + string(claims)
+	}
+	return id
 }
 
 func (v *View) admits(e *upstream.Entry) bool {
-	return v == nil || v.Filter.Match(e)
+	if v == nil {
+		return e.Claims == nil
+	}
+	return e.Claims.GuaranteedBy(v.Claims) && v.Filter.Match(e)
 }
 
 // matches applies the query's entry filters.

@@ -30,6 +30,14 @@ type SourceReport struct {
 	// State is ok, stale, failed, restored or pending.
 	State   string `json:"state"`
 	Entries int    `json:"entries"`
+	// Skipped counts, by reason, what a kubernetes source could not make
+	// an entry of (a resource missing a required annotation, …);
+	// Unavailable says which resources it cannot watch and why (shown to
+	// admins only, like LastError); Instances counts the MCP servers it
+	// sees running.
+	Skipped     map[string]int    `json:"skipped,omitempty"`
+	Unavailable map[string]string `json:"unavailable,omitempty"`
+	Instances   int               `json:"instances,omitempty"`
 	// Skills and Plugins count the ToolHive artifacts a snapshot source holds.
 	Skills      int        `json:"skills,omitempty"`
 	Plugins     int        `json:"plugins,omitempty"`
@@ -162,7 +170,7 @@ func writeJSON(w http.ResponseWriter, status int, body []byte) {
 func withoutErrors(reports []SourceReport) []SourceReport {
 	out := slices.Clone(reports)
 	for i := range out {
-		out[i].LastError = ""
+		out[i].LastError, out[i].Unavailable = "", nil
 	}
 	return out
 }

@@ -50,6 +50,11 @@ type Entry struct {
 	UpdatedAt       time.Time
 	IsLatest        bool
 
+	// Claims are the authorization claims a caller needs to see the entry
+	// (publisher-provided _meta["io.github.mcpfed"].authzClaims; see
+	// EntryClaims), nil for an entry anyone may see.
+	Claims *EntryClaims
+
 	Tags         []string
 	Transports   []string
 	PackageTypes []string
@@ -228,6 +233,9 @@ func (e *Entry) indexPublisherMeta(meta map[string]json.RawMessage) error {
 	var publishers map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &publishers); err != nil {
 		return nil // not ToolHive's layout; nothing to index, nothing lost
+	}
+	if own, ok := publishers[MCPFedNamespace]; ok {
+		e.Claims = parseEntryClaims(own)
 	}
 	var byKey map[string]toolHiveExtension
 	if err := json.Unmarshal(publishers[ToolHiveNamespace], &byKey); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/mcpfed/mcpfed/credential"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/kube"
 )
 
 // adminOptions wires the operator endpoints: status always (error texts
@@ -45,15 +46,25 @@ func (g *gateway) reports() []federate.SourceReport {
 	return out
 }
 
+// clusterReporter is a source that reports what it watches in a cluster.
+type clusterReporter interface {
+	Report() kube.Report
+}
+
 func (g *gateway) report(i int, s source) federate.SourceReport {
 	sc := g.cfg.Sources[i]
 	st := s.Status()
-	return federate.SourceReport{
+	rep := federate.SourceReport{
 		Name: sc.Name, Kind: sc.Kind, Mode: g.modes[i], Required: sc.Required, State: st.State(),
 		Entries: st.Entries, Skills: st.Skills, Plugins: st.Plugins, Revision: st.Revision, Commit: st.Commit, Breaker: st.Breaker, LastError: st.LastError,
 		LastAttempt: timePtr(st.LastAttempt), LastSuccess: timePtr(st.LastSuccess),
 		Order: st.Order, Dropped: g.drops.Of(sc.Name),
 	}
+	if k, ok := s.(clusterReporter); ok {
+		kr := k.Report()
+		rep.Skipped, rep.Unavailable, rep.Instances = kr.Skipped, kr.Unavailable, kr.Instances
+	}
+	return rep
 }
 
 func timePtr(t time.Time) *time.Time {

@@ -44,7 +44,7 @@ func TestKubeSourceWired(t *testing.T) {
 	kc := unreachableKubeconfig(t)
 	cfg, err := loadConfig(vars(
 		"MCPFED_STATE_DIR", t.TempDir(),
-		"MCPFED_SOURCES", `[{"name":"cluster","kind":"kubernetes","kubeconfig":"`+kc+`","context":"test","namespaces":["tools"],"loadTimeout":"5s"}]`,
+		"MCPFED_SOURCES", `[{"name":"cluster","kind":"kubernetes","kubeconfig":"`+kc+`","context":"test","watchNamespaces":["tools"],"loadTimeout":"5s"}]`,
 	), flagValues{})
 	if err != nil {
 		t.Fatal(err)

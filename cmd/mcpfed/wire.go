@@ -149,6 +149,9 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 			return nil, fmt.Errorf("view %q: %w", vc.Name, err)
 		}
 		v := &federate.View{Name: vc.Name, Filter: f, Sources: vc.Sources, Private: vc.Private()}
+		if !vc.Access.Anonymous {
+			v.Claims = vc.Access.Claims
+		}
 		if vc.Name == config.DefaultView {
 			// The root, and also /registry/default/v0.1, where a
 			// ToolHive registry named default is served.

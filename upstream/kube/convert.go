@@ -54,7 +54,7 @@ const EntryPrefix = "com.toolhive.k8s."
 
 // MetaKey is mcpfed's publisher-provided `_meta` key on the entries of
 // this source; it holds the authorization claims (authzClaims).
-const MetaKey = "io.github.mcpfed"
+const MetaKey = upstream.MCPFedNamespace
 
 // DefaultVersion is the version of an entry whose resource carries neither
 // a usable registry-version annotation nor an image tag that is a semantic

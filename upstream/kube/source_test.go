@@ -371,7 +371,7 @@ func TestNewRefuses(t *testing.T) {
 		want string
 	}{
 		{"bad resource", Options{Name: "k", Spec: Spec{Resources: []string{"pods"}}}, "resources"},
-		{"bad namespace", Options{Name: "k", Spec: Spec{Namespaces: []string{"Not_A_Namespace"}}}, "namespaces"},
+		{"bad namespace", Options{Name: "k", Spec: Spec{Namespaces: []string{"Not_A_Namespace"}}}, "watchNamespaces"},
 		{"bad selector", Options{Name: "k", Spec: Spec{LabelSelector: "a in (b"}}, "labelSelector"},
 		{"context without kubeconfig", Options{Name: "k", Spec: Spec{Context: "x"}}, "context"},
 		{"no name", Options{}, "name"},

@@ -36,8 +36,10 @@ const (
 // kubernetes): its fields and their names are what the configuration
 // accepts for this kind.
 type Spec struct {
-	// Namespaces to watch; empty: every namespace.
-	Namespaces []string `yaml:"namespaces"`
+	// Namespaces to watch; empty: every namespace. (The field is
+	// watchNamespaces: every source's namespaces are the name globs it
+	// reserves.)
+	Namespaces []string `yaml:"watchNamespaces"`
 	// LabelSelector narrows the watched resources (Kubernetes syntax).
 	LabelSelector string `yaml:"labelSelector"`
 	// Kubeconfig is a kubeconfig file; empty: the in-cluster configuration.
@@ -81,7 +83,7 @@ func (s Spec) Validate() error {
 	var errs []error
 	for _, ns := range s.Namespaces {
 		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("namespaces: %q is not a namespace name: %s", ns, msgs[0]))
+			errs = append(errs, fmt.Errorf("watchNamespaces: %q is not a namespace name: %s", ns, msgs[0]))
 		}
 	}
 	if _, err := labels.Parse(s.LabelSelector); err != nil {

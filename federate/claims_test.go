@@ -1,0 +1,79 @@
+package federate
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/mcpfed/mcpfed/upstream"
+)
+
+// restrictedDoc is a registry file with one open entry and entries that
+// need claims (as the kubernetes source writes them from ToolHive's
+// authz-claims annotation).
+func restrictedDoc(t *testing.T) []byte {
+	t.Helper()
+	entry := func(name, claims string) map[string]any {
+		s := map[string]any{"name": name, "version": "1.0.0", "description": "d"}
+		if claims != "" {
+			s["_meta"] = map[string]any{upstream.PublisherMetaKey: map[string]any{
+				upstream.MCPFedNamespace: map[string]any{"authzClaims": json.RawMessage(claims)}}}
+		}
+		return s
+	}
+	b, err := json.Marshal([]any{
+		entry("com.acme/open", ""),
+		entry("com.acme/team-a", `{"groups":"team-a"}`),
+		entry("com.acme/team-b", `{"groups":"team-b"}`),
+		entry("com.acme/broken", `{"groups":7}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestEntryClaimsDecideWhichViewsServeAnEntry: an entry that needs claims
+// is served only by a view whose own access claims guarantee them — never
+// at an anonymous root, never to a view that admits other values too — in
+// lists, versions and single versions alike.
+func TestEntryClaimsDecideWhichViewsServeAnEntry(t *testing.T) {
+	t.Parallel()
+	src := newSource(t, "cluster", restrictedDoc(t))
+	e := newEnv(t, envOptions{
+		members: members(src),
+		views: map[string]*View{
+			"team-a": {Name: "team-a", Private: true, Claims: map[string]any{"groups": "team-a"}},
+			"either": {Name: "either", Private: true, Claims: map[string]any{"groups": []any{"team-a", "team-b"}}},
+			"token":  {Name: "token", Private: true},
+		},
+	})
+	tests := []struct {
+		prefix string
+		want   []string
+	}{
+		{"/v0.1", []string{"com.acme/open"}},
+		{"/registry/token/v0.1", []string{"com.acme/open"}},
+		{"/registry/either/v0.1", []string{"com.acme/open"}},
+		{"/registry/team-a/v0.1", []string{"com.acme/open", "com.acme/team-a"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, it := range decodeList(t, e.get(t, tt.prefix+"/servers")).Servers {
+			got = append(got, it.Server.Name)
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%s/servers: %v, want %v", tt.prefix, got, tt.want)
+		}
+		for _, name := range []string{"com.acme/team-a", "com.acme/team-b", "com.acme/broken"} {
+			shown := slices.Contains(tt.want, name)
+			for _, path := range []string{"/servers/" + name + "/versions", "/servers/" + name + "/versions/latest"} {
+				r := e.get(t, tt.prefix+path)
+				if (r.status == http.StatusOK) != shown {
+					t.Errorf("%s%s: %d, shown %t", tt.prefix, path, r.status, shown)
+				}
+			}
+		}
+	}
+}
