@@ -282,16 +282,7 @@ func (st *thvState) readSource(in thvSourceIn) *thvSource {
 			r.rule(in.nameLine, in.namePath, "(left out: see the warnings)", "")
 		}
 		// What else it says goes with it.
-		for _, f := range []struct {
-			m    *thvMap
-			key  string
-			path string
-		}{{in.policy, "syncPolicy", in.policyPath}, {in.filter, "filter", in.filterPath}} {
-			if f.m.has(f.key) {
-				f.m.take(f.key)
-				r.warn(f.m.entryLine(f.key), f.path, "ignored with the source it belongs to")
-			}
-		}
+		r.ignorePolicyAndFilter(in, "ignored with the source it belongs to")
 		return src
 	}
 	if in.namePath != "" {
@@ -301,16 +292,7 @@ func (st *thvState) readSource(in thvSourceIn) *thvSource {
 	r.place(at, m.line, in.path)
 	r.place(at+".kind", bline, bpath)
 	if !synced {
-		for _, f := range []struct {
-			m    *thvMap
-			key  string
-			path string
-		}{{in.policy, "syncPolicy", in.policyPath}, {in.filter, "filter", in.filterPath}} {
-			if f.m.has(f.key) {
-				f.m.take(f.key)
-				r.warn(f.m.entryLine(f.key), f.path, "ignored for a %s source, as toolhive-registry-server ignores it", block)
-			}
-		}
+		r.ignorePolicyAndFilter(in, fmt.Sprintf("ignored for a %s source, as toolhive-registry-server ignores it", block))
 	} else {
 		st.readPolicy(in, at, sc.Spec)
 		sc.Filter = st.readFilter(in, at)
@@ -456,4 +438,19 @@ func byLine(a, b int) int {
 		return b - a
 	}
 	return a - b
+}
+
+// ignorePolicyAndFilter warns that the source's syncPolicy and filter,
+// where written, are ignored, and why.
+func (r *thvReader) ignorePolicyAndFilter(in thvSourceIn, why string) {
+	for _, f := range []struct {
+		m    *thvMap
+		key  string
+		path string
+	}{{in.policy, "syncPolicy", in.policyPath}, {in.filter, "filter", in.filterPath}} {
+		if f.m.has(f.key) {
+			f.m.take(f.key)
+			r.warn(f.m.entryLine(f.key), f.path, "%s", why)
+		}
+	}
 }

@@ -20,11 +20,7 @@ import (
 // are small (hundreds, not the servers' hundred thousand), so a request
 // merges whole lists; live sources keep theirs cached.
 func (e *Engine) Artifacts(ctx context.Context, kind upstream.ArtifactKind, view *View) ([]*upstream.Artifact, Report, error) {
-	sc, err := e.scopeOf(view)
-	if err != nil {
-		return nil, Report{}, err
-	}
-	srcs, rep, err := e.bind(sc)
+	sc, srcs, rep, err := e.bindView(view)
 	if err != nil {
 		return nil, rep, err
 	}

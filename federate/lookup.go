@@ -17,11 +17,7 @@ import (
 // ahead of the first snapshot source holding the name are asked at once
 // (fan-out by name); the others cannot own it and are not asked.
 func (e *Engine) versionsOf(ctx context.Context, name string, view *View) ([]*upstream.Entry, Report, error) {
-	sc, err := e.scopeOf(view)
-	if err != nil {
-		return nil, Report{}, err
-	}
-	srcs, rep, err := e.bind(sc)
+	sc, srcs, rep, err := e.bindView(view)
 	if err != nil {
 		return nil, rep, err
 	}
@@ -88,6 +84,16 @@ func (e *Engine) versionsOf(ctx context.Context, name string, view *View) ([]*up
 		}
 	}
 	return nil, rep, notFound("server %q", name)
+}
+
+// bindView resolves the view's scope and binds its members (see bind).
+func (e *Engine) bindView(view *View) (*scope, []bound, Report, error) {
+	sc, err := e.scopeOf(view)
+	if err != nil {
+		return nil, nil, Report{}, err
+	}
+	srcs, rep, err := e.bind(sc)
+	return sc, srcs, rep, err
 }
 
 // newestFirst puts a live source's versions in the order the API promises

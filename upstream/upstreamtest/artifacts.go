@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/mod/semver"
 )
 
 // Skills and plugins (ToolHive's registry extension, as its registry
@@ -199,16 +197,8 @@ func newArtifactRec(raw json.RawMessage) (*artifactRec, error) {
 // precedence when both are semver, semver above non-semver, else the one
 // put later.
 func compareArtifactVersions(a, b *artifactRec) int {
-	as, bs := isSemver(a.version), isSemver(b.version)
-	switch {
-	case as && bs:
-		if c := semver.Compare(withV(a.version), withV(b.version)); c != 0 {
-			return c
-		}
-	case as:
-		return 1
-	case bs:
-		return -1
+	if c := compareSemverFirst(a.version, b.version); c != 0 {
+		return c
 	}
 	return int(a.seq - b.seq)
 }

@@ -299,21 +299,29 @@ func (d *dataset) recalcLatest(name string) {
 // one, else publication time. Ties fall back to publication time and then the
 // version string, so the choice never depends on insertion order.
 func compareVersions(a, b *record) int {
-	as, bs := isSemver(a.version), isSemver(b.version)
-	switch {
-	case as && bs:
-		if c := semver.Compare(withV(a.version), withV(b.version)); c != 0 {
-			return c
-		}
-	case as:
-		return 1
-	case bs:
-		return -1
+	if c := compareSemverFirst(a.version, b.version); c != 0 {
+		return c
 	}
 	if c := a.off.PublishedAt.Compare(b.off.PublishedAt); c != 0 {
 		return c
 	}
 	return strings.Compare(a.version, b.version)
+}
+
+// compareSemverFirst orders two versions by semver precedence when both
+// are semver and puts a semver version above a non-semver one; 0 leaves
+// the order to the caller's tie-break.
+func compareSemverFirst(a, b string) int {
+	as, bs := isSemver(a), isSemver(b)
+	switch {
+	case as && bs:
+		return semver.Compare(withV(a), withV(b))
+	case as:
+		return 1
+	case bs:
+		return -1
+	}
+	return 0
 }
 
 // isSemver is the official registry's test: valid semver (a "v" is added
