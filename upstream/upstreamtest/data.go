@@ -6,15 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/mod/semver"
-
-	"github.com/mcpfed/mcpfed/upstream"
 )
 
 // Status is a server version's lifecycle status.
@@ -269,80 +264,6 @@ func withDefaults(m Official, old *record, now time.Time) Official {
 	return m
 }
 
-// recalcLatest flags the name's latest version the way the official
-// registry does after a publish or status change: the highest non-deleted
-// version, else the highest deleted one (so include_deleted lookups still
-// find the server). updatedAt is deliberately left alone, as upstream.
-func (d *dataset) recalcLatest(name string) {
-	versions := d.byName[name]
-	var best *record
-	for _, v := range versions {
-		if v.off.Status != StatusDeleted && (best == nil || compareVersions(v, best) > 0) {
-			best = v
-		}
-	}
-	if best == nil {
-		for _, v := range versions {
-			if best == nil || compareVersions(v, best) > 0 {
-				best = v
-			}
-		}
-	}
-	for _, v := range versions {
-		v.off.IsLatest = v == best
-		v.encode()
-	}
-}
-
-// compareVersions orders two versions of one server by the official rules:
-// semver precedence when both are semver, a semver version above a non-semver
-// one, else publication time. Ties fall back to publication time and then the
-// version string, so the choice never depends on insertion order.
-func compareVersions(a, b *record) int {
-	if c := compareSemverFirst(a.version, b.version); c != 0 {
-		return c
-	}
-	if c := a.off.PublishedAt.Compare(b.off.PublishedAt); c != 0 {
-		return c
-	}
-	return strings.Compare(a.version, b.version)
-}
-
-// compareSemverFirst orders two versions by semver precedence when both
-// are semver and puts a semver version above a non-semver one; 0 leaves
-// the order to the caller's tie-break.
-func compareSemverFirst(a, b string) int {
-	as, bs := isSemver(a), isSemver(b)
-	switch {
-	case as && bs:
-		return semver.Compare(withV(a), withV(b))
-	case as:
-		return 1
-	case bs:
-		return -1
-	}
-	return 0
-}
-
-// isSemver is the official registry's test: valid semver (a "v" is added
-// when missing) with exactly major.minor.patch in its core.
-func isSemver(v string) bool {
-	sv := withV(v)
-	if !semver.IsValid(sv) {
-		return false
-	}
-	core, _, _ := strings.Cut(sv[1:], "+")
-	core, _, _ = strings.Cut(core, "-")
-	return strings.Count(core, ".") == 2
-}
-
-func withV(v string) string {
-	if strings.HasPrefix(v, "v") {
-		return v
-	}
-	return "v" + v
-}
-
 // wireOfficial is the official block in the field order the official
 // registry writes it.
 type wireOfficial struct {
@@ -533,109 +454,4 @@ func (r *Registry) Get(name, version string) (Record, bool) {
 		return Record{}, false
 	}
 	return rec.export(), true
-}
-
-// LoadFile adds every server in a registry data file (any format
-// upstream.Parse detects: the upstream registry format, ToolHive's legacy
-// registry.json, a ServerList dump, a server.json or an array of them) and
-// returns how many versions it read. The skills and plugins of an upstream
-// registry file (data.skills, data.plugins) are added too (PutArtifact).
-// It fails the test on error.
-func (r *Registry) LoadFile(path string) int {
-	r.t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		r.t.Fatalf("upstreamtest: LoadFile: %v", err)
-		return 0
-	}
-	n, err := r.load(data)
-	if err != nil {
-		r.t.Fatalf("upstreamtest: LoadFile %s: %v", path, err)
-		return 0
-	}
-	return n
-}
-
-// LoadJSON is LoadFile for data already in memory.
-func (r *Registry) LoadJSON(data []byte) int {
-	r.t.Helper()
-	n, err := r.load(data)
-	if err != nil {
-		r.t.Fatalf("upstreamtest: LoadJSON: %v", err)
-		return 0
-	}
-	return n
-}
-
-// load keeps an official block when the data has one. Otherwise the status
-// is ToolHive's (when its publisher extension gives one, lower-cased) and the
-// version counts as published at the file's own timestamp, else now.
-func (r *Registry) load(data []byte) (int, error) {
-	doc, err := upstream.Parse(data)
-	if err != nil {
-		return 0, err
-	}
-	items := make([]pending, 0, len(doc.Entries))
-	for _, e := range doc.Entries {
-		rec, err := newRecord(e.Server)
-		if err != nil {
-			return 0, fmt.Errorf("%s@%s: %w", e.Name, e.Version, err)
-		}
-		var meta Official
-		if e.HasOfficialMeta() {
-			meta = Official{
-				Status:          Status(e.Status),
-				StatusMessage:   e.StatusMessage,
-				StatusChangedAt: e.StatusChangedAt,
-				PublishedAt:     e.PublishedAt,
-				UpdatedAt:       e.UpdatedAt,
-			}
-		} else {
-			meta = Official{Status: toolHiveStatus(rec.server), PublishedAt: doc.LastUpdated}
-		}
-		for _, f := range e.ExtraMeta {
-			if meta.ExtraMeta == nil {
-				meta.ExtraMeta = make(map[string]json.RawMessage)
-			}
-			meta.ExtraMeta[f.Key] = f.Value
-		}
-		items = append(items, pending{rec, meta})
-	}
-	for kind, arts := range doc.Artifacts {
-		raws := make([]json.RawMessage, len(arts))
-		for i, a := range arts {
-			raws[i] = a.Raw
-		}
-		if err := r.putArtifacts(string(kind), raws); err != nil {
-			return 0, err
-		}
-	}
-	r.data.mu.Lock()
-	defer r.data.mu.Unlock()
-	r.upsertLocked(items)
-	return len(items), nil
-}
-
-// toolHiveStatus reads the status ToolHive records in its publisher
-// extension (_meta.publisher-provided["io.github.stacklok"][image].status).
-func toolHiveStatus(server json.RawMessage) Status {
-	var s struct {
-		Meta struct {
-			Publisher struct {
-				ToolHive map[string]struct {
-					Status string `json:"status"`
-				} `json:"io.github.stacklok"`
-			} `json:"io.modelcontextprotocol.registry/publisher-provided"`
-		} `json:"_meta"`
-	}
-	if json.Unmarshal(server, &s) != nil {
-		return StatusActive
-	}
-	for _, ext := range s.Meta.Publisher.ToolHive {
-		switch st := Status(strings.ToLower(ext.Status)); st {
-		case StatusActive, StatusDeprecated, StatusDeleted:
-			return st
-		}
-	}
-	return StatusActive
 }
