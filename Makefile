@@ -35,7 +35,7 @@ test-official:
 ## test-k8s: service-account tokens and the kubernetes source (ToolHive CRDs, the shipped RBAC)
 ## against a real kube-apiserver (../shared/tools/kube-apiserver.sh;
 ## etcd from Debian's etcd-server, openssl, curl). The first run builds kube-apiserver
-## (~5 min on 2 cores, cached in ~/.cache/mcpfed-k8s), later runs ~15 s. Not part of `make test`.
+## (~5 min on 2 cores, cached in ~/.cache/mcpfed-k8s), later runs ~1 min. Not part of `make test`.
 test-k8s:
 	MCPFED_TEST_K8S=1 $(GO) test -count=1 -timeout 30m -run Kube ./auth/ ./kubetest/ ./cmd/mcpfed/ ./upstream/kube/
 

@@ -592,4 +592,17 @@ sources:
 	if !slices.Equal(spec.Namespaces, []string{"team-a", "team-b"}) {
 		t.Errorf("watched namespaces = %v", spec.Namespaces)
 	}
+	// A cluster namespace written as namespaces reserves nothing: refused
+	// with the way out, never accepted while every namespace is watched.
+	file = writeFile(t, "kube2.yaml", `
+sources:
+  - name: cluster
+    kind: kubernetes
+    kubeconfig: /etc/mcpfed/kubeconfig
+    namespaces: [team-a]
+`)
+	_, err = Load(env(EnvConfig, file), Flags{})
+	if err == nil || !strings.Contains(err.Error(), `sources[0].namespaces: "team-a" reserves no server name`) || !strings.Contains(err.Error(), "watchNamespaces") {
+		t.Errorf("a namespace name as a reservation: %v", err)
+	}
 }

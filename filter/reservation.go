@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Reservations records the namespaces each source reserves. An entry whose
@@ -27,6 +28,12 @@ func NewReservations(bySource map[string][]string, order []string) (*Reservation
 		for _, p := range bySource[src] {
 			if err := ValidateGlob(p); err != nil {
 				errs = append(errs, fmt.Errorf("source %q: namespaces: %w", src, err))
+				continue
+			}
+			if strings.Count(p, "/") != 1 {
+				// It could never match a server name: a reservation that
+				// reserves nothing is a mistake, not a rule to keep.
+				errs = append(errs, fmt.Errorf("source %q: namespaces: %q reserves no server name: names are namespace/name, so write a pattern such as \"com.acme/*\" (a kubernetes source's cluster namespaces are watchNamespaces)", src, p))
 				continue
 			}
 			if prev, ok := owner[p]; ok && prev != src {
