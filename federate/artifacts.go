@@ -29,6 +29,7 @@ func (e *Engine) Artifacts(ctx context.Context, kind upstream.ArtifactKind, view
 
 	lists := make([][]*upstream.Artifact, len(srcs))
 	errs := make([]error, len(srcs))
+	stale := make([]bool, len(srcs))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, b := range srcs {
 		if b.live == nil {
@@ -37,7 +38,7 @@ func (e *Engine) Artifacts(ctx context.Context, kind upstream.ArtifactKind, view
 		}
 		g.Go(func() error {
 			got, err := b.live.Artifacts(gctx, kind)
-			lists[i], errs[i] = got.All(), err
+			lists[i], errs[i], stale[i] = got.All(), err, got.Stale()
 			if err != nil && b.required {
 				return requiredFailed(b.name, err) // abort: cancels the others
 			}
@@ -57,6 +58,9 @@ func (e *Engine) Artifacts(ctx context.Context, kind upstream.ArtifactKind, view
 			}
 			rep.fail(b.name)
 			continue
+		}
+		if stale[i] {
+			rep.stale(b.name)
 		}
 		for _, a := range lists[i] {
 			id := a.ID()

@@ -46,7 +46,8 @@ func (e *Engine) imagesOf(mi int, snap *upstream.Snapshot) map[string][]string {
 	return idx.byImage
 }
 
-// Deployed returns the instances the view may show, each with the
+// Deployed returns the instances the view may show — those of the
+// view's sources whose claims the view guarantees — each with the
 // catalogue server it runs: the one its resource names, else a server of
 // the view's snapshot sources whose OCI package is the instance's image
 // (tag ignored; sources in the view's priority order), else the registry
@@ -59,6 +60,17 @@ func (e *Engine) Deployed(ctx context.Context, instances []upstream.Instance, se
 	sc, err := e.scopeOf(view)
 	if err != nil {
 		return nil, Report{}, err
+	}
+	// One deadline for the whole answer, however many servers it asks about.
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	inScope := map[string]bool{}
+	for _, mi := range sc.members {
+		inScope[e.members[mi].Name()] = true
+	}
+	var viewClaims map[string]any
+	if view != nil {
+		viewClaims = view.Claims
 	}
 	var rep Report
 	shown := map[string]bool{} // server name → served by the view (asked once)
@@ -89,6 +101,11 @@ func (e *Engine) Deployed(ctx context.Context, instances []upstream.Instance, se
 	}
 	out := []DeployedInstance{}
 	for _, in := range instances {
+		// The instance itself is the view's to show: its source is one of
+		// the view's, and its claims (as its entry's) are guaranteed.
+		if !inScope[in.Source] || !in.Claims.GuaranteedBy(viewClaims) {
+			continue
+		}
 		for _, cand := range e.candidates(sc, in) {
 			if server != "" && cand != server {
 				continue

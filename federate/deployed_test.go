@@ -65,11 +65,19 @@ func TestDeployedInstances(t *testing.T) {
 		{Namespace: "team-b", Name: "mystery", Kind: "MCPServer", Image: "example.com/unknown:1", Source: "cluster"},
 		// Named, but the name is no catalogue server.
 		{Namespace: "team-b", Name: "typo", Kind: "Service", ServerName: "io.github.nobody/nothing", Source: "cluster"},
+		// Restricted: only views that guarantee the claims show it, even
+		// though it runs a public server.
+		{Namespace: "finance", Name: "ledger", Kind: "MCPServer", Image: "ghcr.io/stacklok/dockyard/npx/agentql-mcp:2", URL: "https://ledger.finance.internal/mcp",
+			Claims: &upstream.EntryClaims{Need: map[string][]string{"groups": {"finance"}}}, Source: "cluster"},
+		// Watched by a source that is not one of the engine's: never shown.
+		{Namespace: "elsewhere", Name: "fs", Kind: "MCPServer", ServerName: "io.github.domdomegg/time-mcp-pypi", Source: "other-cluster"},
 	}
 	e := newEnv(t, envOptions{
 		members: members(th, seed, cluster),
 		views: map[string]*View{
 			"seed":    {Name: "seed", Sources: []string{"seed"}},
+			"seedk8s": {Name: "seedk8s", Sources: []string{"seed", "cluster"}},
+			"finance": {Name: "finance", Private: true, Claims: map[string]any{"groups": "finance"}},
 			"nomysql": {Name: "nomysql", Filter: mustFilter(t, filter.Spec{Names: filter.IncludeExclude{Exclude: []string{"*/adb-*"}}})},
 		},
 		deployed: func() []upstream.Instance { return instances },
@@ -86,9 +94,18 @@ func TestDeployedInstances(t *testing.T) {
 	if d := root.Deployed[1]; d.Kind != "MCPServer" || !d.Ready || d.Image == "" || d.Source != "cluster" {
 		t.Errorf("instance fields: %+v", d)
 	}
-	// A view shows only instances of servers it shows.
-	if got := decodeDeployed(t, e.get(t, "/registry/seed/v0.1/x/io.github.mcpfed/deployed")).pairs(); !slices.Equal(got, want[2:]) {
-		t.Errorf("seed view: %v", got)
+	// A view shows only instances of servers it shows, watched by its
+	// own sources.
+	if got := decodeDeployed(t, e.get(t, "/registry/seed/v0.1/x/io.github.mcpfed/deployed")).pairs(); len(got) != 0 {
+		t.Errorf("seed view (no cluster source): %v", got)
+	}
+	if got := decodeDeployed(t, e.get(t, "/registry/seedk8s/v0.1/x/io.github.mcpfed/deployed")).pairs(); !slices.Equal(got, []string{want[0], want[2]}) {
+		t.Errorf("seed and cluster view: %v", got)
+	}
+	// A restricted instance: only where the view guarantees its claims.
+	fin := decodeDeployed(t, e.get(t, "/registry/finance/v0.1/x/io.github.mcpfed/deployed")).pairs()
+	if !slices.Contains(fin, "finance/ledger=io.github.stacklok/agentql-mcp") || len(fin) != len(want)+1 {
+		t.Errorf("finance view: %v", fin)
 	}
 	if got := decodeDeployed(t, e.get(t, "/registry/nomysql/v0/x/io.github.mcpfed/deployed")).pairs(); !slices.Equal(got, []string{want[0], want[2]}) {
 		t.Errorf("nomysql view: %v", got)

@@ -39,8 +39,10 @@ type fakeLive struct {
 	// index and indexErr are what Index returns (nil, nil: forwarded).
 	index    *upstream.Index
 	indexErr error
-	// artifacts are the skills and plugins it serves, by kind.
-	artifacts map[upstream.ArtifactKind][]*upstream.Artifact
+	// artifacts are the skills and plugins it serves, by kind;
+	// staleArtifacts serves them marked stale (from cache, upstream down).
+	artifacts      map[upstream.ArtifactKind][]*upstream.Artifact
+	staleArtifacts bool
 
 	fetches   atomic.Int64
 	disorders atomic.Int64 // ReportDisorder calls
@@ -86,7 +88,11 @@ func (f *fakeLive) Artifacts(_ context.Context, kind upstream.ArtifactKind) (*up
 	if f.fail != nil {
 		return nil, f.fail
 	}
-	return upstream.NewArtifacts(f.name, f.artifacts[kind])
+	a, err := upstream.NewArtifacts(f.name, f.artifacts[kind])
+	if err == nil && f.staleArtifacts {
+		a = a.AsStale()
+	}
+	return a, err
 }
 
 func (f *fakeLive) Index(context.Context) (*upstream.Index, error) { return f.index, f.indexErr }

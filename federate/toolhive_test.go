@@ -355,6 +355,14 @@ func TestArtifactMergeRules(t *testing.T) {
 		t.Errorf("plugins: %v", got)
 	}
 
+	// Skills a live source serves from stale cache: said, and not cached.
+	live.staleArtifacts = true
+	r = e.get(t, "/v0.1/x/dev.toolhive/skills?limit=7")
+	if !strings.Contains(r.header.Get(HeaderStaleSources), "live") || r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("stale skills: %v", r.header)
+	}
+	live.staleArtifacts = false
+
 	// A required source that fails fails the request.
 	e2 := newEnv(t, envOptions{members: []Member{{Source: high}, {Live: down, Required: true}}})
 	if r := e2.get(t, "/v0.1/x/dev.toolhive/skills"); r.status != http.StatusBadGateway {

@@ -155,6 +155,21 @@ func NewArtifact(kind ArtifactKind, raw json.RawMessage) (*Artifact, error) {
 // ordered by (namespace/name, version). The zero value and nil are empty.
 type Artifacts struct {
 	items []*Artifact
+	stale bool
+}
+
+// Stale reports a list served from cache past its freshness because its
+// upstream could not be read (answers that use it say so, and are not
+// kept in the response cache).
+func (a *Artifacts) Stale() bool { return a != nil && a.stale }
+
+// AsStale is the same list marked stale (the original, shared through a
+// cache, is not changed).
+func (a *Artifacts) AsStale() *Artifacts {
+	if a == nil {
+		return &Artifacts{stale: true}
+	}
+	return &Artifacts{items: a.items, stale: true}
 }
 
 // NewArtifacts indexes items for the named source: it copies them, sets

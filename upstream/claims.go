@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -29,11 +30,21 @@ func parseEntryClaims(raw json.RawMessage) *EntryClaims {
 	if err := json.Unmarshal(raw, &own); err != nil {
 		return &EntryClaims{Invalid: true}
 	}
-	if len(own.AuthzClaims) == 0 || string(own.AuthzClaims) == "null" {
+	return ParseClaims(own.AuthzClaims)
+}
+
+// ParseClaims reads claims as ToolHive's authz-claims annotation writes
+// them: a JSON object whose values are strings or non-empty lists of
+// strings. Empty input and {} are no claims (nil); anything else that is
+// not that shape — null included: a restriction written but unreadable —
+// is Invalid. The kubernetes source and the
+// entries it makes read claims through this one function.
+func ParseClaims(raw json.RawMessage) *EntryClaims {
+	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil
 	}
 	var claims map[string]any
-	if err := json.Unmarshal(own.AuthzClaims, &claims); err != nil || claims == nil {
+	if err := json.Unmarshal(raw, &claims); err != nil || claims == nil {
 		return &EntryClaims{Invalid: true}
 	}
 	if len(claims) == 0 {
@@ -62,6 +73,27 @@ func parseEntryClaims(raw json.RawMessage) *EntryClaims {
 		}
 	}
 	return c
+}
+
+// Object is the claims as the JSON object they were read from (each
+// claim's single value as a string, several as a list).
+func (c *EntryClaims) Object() map[string]any {
+	if c == nil || c.Invalid {
+		return nil
+	}
+	out := make(map[string]any, len(c.Need))
+	for k, vs := range c.Need {
+		if len(vs) == 1 {
+			out[k] = vs[0]
+			continue
+		}
+		list := make([]any, len(vs))
+		for i, v := range vs {
+			list[i] = v
+		}
+		out[k] = list
+	}
+	return out
 }
 
 // GuaranteedBy reports whether every caller admitted by a view's access

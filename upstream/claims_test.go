@@ -27,6 +27,8 @@ func TestEntryClaims(t *testing.T) {
 		{"invalid claims hide the entry", `{"authzClaims":{"groups":5}}`, map[string]any{"groups": "5"}, false},
 		{"invalid block hides the entry", `"nope"`, map[string]any{"groups": "a"}, false},
 		{"a list holding a number", `{"authzClaims":{"groups":["a",1]}}`, map[string]any{"groups": "a"}, false},
+		{"null claims hide the entry", `{"authzClaims":null}`, map[string]any{"groups": "a"}, false},
+		{"an empty list hides the entry", `{"authzClaims":{"groups":[]}}`, map[string]any{"groups": "a"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

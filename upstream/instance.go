@@ -24,6 +24,10 @@ type Instance struct {
 	Entry string `json:"-"`
 	// Source is the name of the source that watches it.
 	Source string `json:"source"`
+	// Claims are the claims a caller needs to see the instance (its
+	// resource's authz-claims), nil for none: the same rule as for the
+	// resource's registry entry.
+	Claims *EntryClaims `json:"-"`
 }
 
 // OCIRepository is an OCI image reference without its tag or digest, in

@@ -214,7 +214,8 @@ func (gk *gatekeeper) adminAudit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.Contains(r.URL.Path, federate.ExtensionPath+"/") {
+		// The deployed list is a view's read, decided and audited as one.
+		if !strings.Contains(r.URL.Path, federate.ExtensionPath+"/") || strings.Contains(r.URL.Path, federate.ExtensionPath+"/deployed") {
 			next.ServeHTTP(w, r)
 			return
 		}

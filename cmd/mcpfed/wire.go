@@ -19,6 +19,7 @@ import (
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/metrics"
 	"github.com/mcpfed/mcpfed/upstream"
+	"github.com/mcpfed/mcpfed/upstream/kube"
 )
 
 // source is what the process runs for each configured source. Every kind
@@ -115,6 +116,12 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	for i, sc := range cfg.Sources {
 		reserved[sc.Name], order[i] = sc.Namespaces, sc.Name
 	}
+	if k := soleKubeSource(cfg.Sources); k != "" {
+		// Its entries' names: no other source may shadow the cluster's
+		// servers (and take their deployed instances). Several clusters
+		// share the names, so none holds them by default.
+		reserved[k] = []string{kube.EntryPrefix + "*/*"}
+	}
 	res, err := filter.NewReservations(reserved, order)
 	if err != nil {
 		return nil, err
@@ -190,6 +197,24 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	}
 	g.handler = g.metrics.Middleware(h)
 	return g, nil
+}
+
+// soleKubeSource names the one kubernetes source when there is exactly
+// one and it reserves no namespaces of its own, else "".
+func soleKubeSource(sources []config.SourceConfig) string {
+	name, n := "", 0
+	for _, sc := range sources {
+		if sc.Kind == "kubernetes" {
+			n++
+			if len(sc.Namespaces) == 0 {
+				name = sc.Name
+			}
+		}
+	}
+	if n != 1 {
+		return ""
+	}
+	return name
 }
 
 // deployer is a source that knows the MCP servers running in a cluster.

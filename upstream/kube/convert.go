@@ -52,6 +52,14 @@ const (
 // com.toolhive.k8s.<namespace>/<name>, as ToolHive names them.
 const EntryPrefix = "com.toolhive.k8s."
 
+// Bounds of what an annotation may put into an entry: every tenant of a
+// watched namespace can write annotations, and each entry is kept in
+// memory and in every answer that lists it.
+const (
+	maxIconURL         = 255
+	maxToolDefinitions = 64 << 10
+)
+
 // MetaKey is mcpfed's publisher-provided `_meta` key on the entries of
 // this source; it holds the authorization claims (authzClaims).
 const MetaKey = upstream.MCPFedNamespace
@@ -76,6 +84,8 @@ const (
 	WarnInvalidVersion         = "invalid-version"
 	WarnInvalidTools           = "invalid-tools"
 	WarnInvalidToolDefinitions = "invalid-tool-definitions"
+	WarnInvalidIcon            = "invalid-icon"
+	WarnToolDefinitionsTooLong = "tool-definitions-too-long"
 )
 
 // The kinds of the watched resources.
@@ -201,7 +211,12 @@ func (c *converted) entry(obj *unstructured.Unstructured, kind string, ann map[s
 		Remotes:     []model.Transport{{Type: model.TransportTypeStreamableHTTP, URL: remote}},
 	}
 	if icon := strings.TrimSpace(ann[AnnotationIcon]); icon != "" {
-		server.Icons = []model.Icon{{Src: icon}}
+		// The official schema: an https URI of at most 255 characters.
+		if u, err := url.Parse(icon); err == nil && u.Scheme == "https" && u.Host != "" && len(icon) <= maxIconURL {
+			server.Icons = []model.Icon{{Src: icon}}
+		} else {
+			c.Warnings = append(c.Warnings, WarnInvalidIcon)
+		}
 	}
 	transport := ""
 	if kind == KindMCPServer {
@@ -226,7 +241,9 @@ func (c *converted) entry(obj *unstructured.Unstructured, kind string, ann map[s
 			c.Warnings = append(c.Warnings, WarnInvalidTools)
 		}
 	}
-	if raw, ok := ann[AnnotationToolDefinitions]; ok && strings.TrimSpace(raw) != "" {
+	if raw, ok := ann[AnnotationToolDefinitions]; ok && len(raw) > maxToolDefinitions {
+		c.Warnings = append(c.Warnings, WarnToolDefinitionsTooLong)
+	} else if ok && strings.TrimSpace(raw) != "" {
 		defs, err := toolDefinitions(raw)
 		if err != nil {
 			c.Warnings = append(c.Warnings, WarnInvalidToolDefinitions)
@@ -335,49 +352,16 @@ func imageTag(image string) string {
 	return image[colon+1:]
 }
 
-// ImageRepository is an image reference without its tag and digest, the
-// form a catalogue's OCI package is matched by.
-func ImageRepository(image string) string {
-	if at := strings.IndexByte(image, '@'); at >= 0 {
-		image = image[:at]
-	}
-	if tag := imageTag(image); tag != "" {
-		image = image[:len(image)-len(tag)-1]
-	}
-	return image
-}
-
-// parseClaims reads the authz-claims annotation as ToolHive does: a JSON
-// object whose values are strings or arrays of strings; an empty
-// annotation is no claims.
+// parseClaims reads the authz-claims annotation with upstream.ParseClaims,
+// the one reader of claims (the entries' and the instances' rule): a JSON
+// object of strings or non-empty lists of strings; an empty annotation is
+// no claims.
 func parseClaims(raw string) (map[string]any, error) {
-	if strings.TrimSpace(raw) == "" {
-		return nil, nil
+	c := upstream.ParseClaims(json.RawMessage(raw))
+	if c != nil && c.Invalid {
+		return nil, errors.New("want a JSON object whose values are strings or non-empty lists of strings")
 	}
-	var claims map[string]any
-	if err := json.Unmarshal([]byte(raw), &claims); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %w", err)
-	}
-	if claims == nil {
-		return nil, errors.New("not a JSON object")
-	}
-	for k, v := range claims {
-		if k == "" {
-			return nil, errors.New("a claim name is empty")
-		}
-		switch v := v.(type) {
-		case string:
-		case []any:
-			for _, e := range v {
-				if _, ok := e.(string); !ok {
-					return nil, fmt.Errorf("claim %q: a list may hold strings only", k)
-				}
-			}
-		default:
-			return nil, fmt.Errorf("claim %q: want a string or a list of strings", k)
-		}
-	}
-	return claims, nil
+	return c.Object(), nil
 }
 
 // toolDefinitions checks the tool-definitions annotation: a JSON array of
@@ -439,6 +423,8 @@ func instanceOf(obj *unstructured.Unstructured, kind string, ann map[string]stri
 		}
 	}
 	in.Ready = ready(obj, kind)
+	// Invalid claims hide the instance from every view, as they hide its entry.
+	in.Claims = upstream.ParseClaims(json.RawMessage(ann[AnnotationAuthzClaims]))
 	return in
 }
 

@@ -185,7 +185,7 @@ func TestConvertAnnotations(t *testing.T) {
 				if got := c.Claims["org"]; got != "acme" {
 					t.Errorf("claims %v", c.Claims)
 				}
-				if !strings.Contains(string(doc.Meta[upstream.PublisherMetaKey][MetaKey]), `"authzClaims":{"groups":["eng","data"],"org":"acme"}`) {
+				if !strings.Contains(string(doc.Meta[upstream.PublisherMetaKey][MetaKey]), `"authzClaims":{"groups":["data","eng"],"org":"acme"}`) {
 					t.Errorf("mcpfed meta %s", doc.Meta[upstream.PublisherMetaKey][MetaKey])
 				}
 			},
@@ -360,23 +360,6 @@ func TestTimes(t *testing.T) {
 	bare := &unstructured.Unstructured{Object: map[string]any{}}
 	if p, up := times(bare); !p.Equal(upstream.UndatedTime) || !up.Equal(p) {
 		t.Errorf("undated: %v %v", p, up)
-	}
-}
-
-func TestImageRepository(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"ghcr.io/github/github-mcp-server:v1.2.3":     "ghcr.io/github/github-mcp-server",
-		"ghcr.io/github/github-mcp-server@sha256:abc": "ghcr.io/github/github-mcp-server",
-		"ghcr.io/a/b:1.0@sha256:abc":                  "ghcr.io/a/b",
-		"registry:5000/a/b":                           "registry:5000/a/b",
-		"registry:5000/a/b:2":                         "registry:5000/a/b",
-		"mcp/fetch":                                   "mcp/fetch",
-		"":                                            "",
-	} {
-		if got := ImageRepository(in); got != want {
-			t.Errorf("ImageRepository(%q) = %q, want %q", in, got, want)
-		}
 	}
 }
 

@@ -183,6 +183,9 @@ func (sess *session) run(w *resourceWatch) error {
 	selector := s.o.Spec.LabelSelector
 	w.informer = dynamicinformer.NewFilteredDynamicInformer(s.client, w.gvr, w.namespace, 0, cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = selector }).Informer()
+	if err := w.informer.SetTransform(slim); err != nil {
+		return fmt.Errorf("watch %s: %w", w.gvr.GroupResource(), err)
+	}
 	notify := func(any) { sess.signal() }
 	if _, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    notify,
@@ -349,4 +352,29 @@ func (sess *session) close() {
 	if h := sess.src.http; h != nil {
 		h.CloseIdleConnections()
 	}
+}
+
+// lastApplied is kubectl's copy of the whole object in an annotation.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// slim drops from a watched object what the source never reads and what
+// most often doubles its size in the informer's cache: kubectl's
+// last-applied copy of the object and the managed fields' field sets
+// (their times are kept: they date the entry).
+func slim(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil // a deletion tombstone: kept as it is
+	}
+	if ann := u.GetAnnotations(); ann[lastApplied] != "" {
+		delete(ann, lastApplied)
+		u.SetAnnotations(ann)
+	}
+	if mf := u.GetManagedFields(); len(mf) > 0 {
+		for i := range mf {
+			mf[i].FieldsV1 = nil
+		}
+		u.SetManagedFields(mf)
+	}
+	return u, nil
 }

@@ -102,9 +102,12 @@ func (l *Live) Artifacts(ctx context.Context, kind upstream.ArtifactKind) (*upst
 			return l.walkArtifacts(ctx, kind)
 		}
 	}
-	a, _, err := l.artifacts.loader.Load(ctx, key, load)
+	a, stale, err := l.artifacts.loader.Load(ctx, key, load)
 	if err != nil {
 		return nil, fmt.Errorf("%s of %s: %w", kind, l.name, err)
+	}
+	if stale {
+		return a.AsStale(), nil
 	}
 	return a, nil
 }
