@@ -53,6 +53,9 @@ type resourceWatch struct {
 	gvr                 schema.GroupVersionResource
 	kind                string
 	informer            cache.SharedIndexInformer
+	// handled is the event handler's registration: synced once the
+	// handler has seen the first list's events too (not only the cache).
+	handled cache.ResourceEventHandlerRegistration
 }
 
 // session is the informers of a running source: started together, stopped
@@ -187,7 +190,8 @@ func (sess *session) run(w *resourceWatch) error {
 		return fmt.Errorf("watch %s: %w", w.gvr.GroupResource(), err)
 	}
 	notify := func(any) { sess.signal() }
-	if _, err := w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	var err error
+	if w.handled, err = w.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    notify,
 		UpdateFunc: func(_, obj any) { notify(obj) },
 		DeleteFunc: notify,
@@ -252,14 +256,17 @@ func (sess *session) waitSynced(ctx context.Context) error {
 	sess.mu.Unlock()
 	synced := make([]cache.InformerSynced, len(watches))
 	for i, w := range watches {
-		synced[i] = w.informer.HasSynced
+		// The handler's sync, not the cache's: the first list's events
+		// are then all signalled, so drain after it leaves none to make a
+		// rebuild that changes nothing.
+		synced[i] = w.handled.HasSynced
 	}
 	if cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return nil
 	}
 	var pending []string
 	for _, w := range watches {
-		if !w.informer.HasSynced() {
+		if !w.handled.HasSynced() {
 			pending = append(pending, w.gvr.GroupResource().String()+" in "+nsLabel(w.namespace))
 		}
 	}

@@ -206,7 +206,13 @@ func (s *Source) Run(ctx context.Context) {
 			if sess, err = s.start(ctx, s.o.Spec.LoadTimeout); err != nil {
 				return err
 			}
-			return s.install(sess, now)
+			if err := s.install(sess, now); err != nil {
+				return err
+			}
+			// Running from here: a Load or Resync now rebuilds from the
+			// informers instead of listing everything again.
+			s.running.Store(sess)
+			return nil
 		})
 		if sess != nil {
 			s.serve(ctx, sess)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -108,34 +109,85 @@ func TestSourceWatchEvents(t *testing.T) {
 	}
 }
 
-// TestSourceCoalesces checks a burst of changes makes one rebuild.
+// TestSourceCoalesces checks changes that arrive while a rebuild runs
+// make one rebuild, which reads them all: no snapshot holds a part of
+// the burst. The watch loop is held inside a rebuild (by OnLoad) while
+// the burst lands, so nothing depends on how fast events are delivered.
 func TestSourceCoalesces(t *testing.T) {
 	t.Parallel()
 	c := newFakeCluster(t)
-	var attempts atomic.Int32
-	s := testSource(t, c, Spec{Debounce: 400 * time.Millisecond}, func(o *Options) {
-		o.OnLoad = func(upstream.SourceStatus, time.Duration) { attempts.Add(1) }
+	var (
+		mu    sync.Mutex
+		loads []upstream.SourceStatus // every attempt's status, in order
+	)
+	loaded := func() []upstream.SourceStatus {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(loads)
+	}
+	var hold atomic.Bool
+	held := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	s := testSource(t, c, Spec{}, func(o *Options) {
+		o.OnLoad = func(st upstream.SourceStatus, _ time.Duration) {
+			mu.Lock()
+			loads = append(loads, st)
+			mu.Unlock()
+			if hold.CompareAndSwap(true, false) {
+				held <- struct{}{}
+				<-release
+			}
+		}
 	})
 	run(t, s)
-	eventually(t, func() bool { return s.Status().Loaded }, "the first load")
+	// Registered after run: runs first, so Run is never left blocked.
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	// Loaded is visible before OnLoad has run: wait for the call.
+	eventually(t, func() bool { return len(loaded()) >= 1 }, "the first load")
 	c.waitWatches(len(AllResources))
-	if n := attempts.Load(); n != 1 {
-		t.Fatalf("%d attempts before any change, want 1", n)
+
+	// One change; its rebuild is held in OnLoad.
+	hold.Store(true)
+	c.create(mcpServer("ns", "trigger", "img:1.0.0", exported("https://mcp.example.com/trigger", "Trigger")))
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for the rebuild of the first change")
 	}
-	first := s.Status().Revision
+	before := loaded()
+	if len(before) != 2 || before[1].Entries != 1 || before[1].LastError != "" {
+		t.Fatalf("attempts before the burst %+v, want the first load and one rebuild of 1 entry", before)
+	}
+
+	// The burst, all of it in the informers' lists before the rebuild ends.
 	var burst []*unstructured.Unstructured
 	for i := range 30 {
 		name := "srv-" + string(rune('a'+i%26)) + string(rune('a'+i/26))
 		burst = append(burst, mcpServer("ns", name, "img:1.0.0", exported("https://mcp.example.com/"+name, "Server "+name)))
 	}
 	c.create(burst...)
-	eventually(t, func() bool { return s.Status().Entries == 30 }, "30 entries")
-	time.Sleep(600 * time.Millisecond) // longer than the debounce: a second rebuild would have run
-	if n := attempts.Load(); n != 2 {
-		t.Errorf("%d attempts for one burst, want 2 (the first load and one rebuild)", n)
+	sess := s.running.Load()
+	if sess == nil {
+		t.Fatal("no running session during a rebuild of the watch loop")
 	}
-	if s.Status().Revision == first {
-		t.Error("revision unchanged")
+	eventually(t, func() bool { return len(sess.objects()) == 31 }, "the burst in the informers' lists")
+	releaseOnce.Do(func() { close(release) })
+
+	// Wait for OnLoad, not the status: the status is set before it runs.
+	eventually(t, func() bool { l := loaded(); return len(l) > 2 && l[len(l)-1].Entries == 31 }, "a rebuild of 31 entries")
+	after := loaded()[2:]
+	// The burst is read by the next rebuild; a change notified after that
+	// rebuild read the lists may rebuild again, finding nothing new.
+	revisions := map[string]bool{}
+	for _, st := range after {
+		if st.Entries != 31 || st.LastError != "" {
+			t.Errorf("a rebuild after the burst: %+v, want all 31 entries", st)
+		}
+		revisions[st.Revision] = true
+	}
+	if len(revisions) != 1 || revisions[before[1].Revision] {
+		t.Errorf("%d snapshots for one burst (attempts %+v), want 1", len(revisions), after)
 	}
 }
 
@@ -349,6 +401,9 @@ func TestSourceLoadWhileRunning(t *testing.T) {
 	s := testSource(t, c, Spec{Debounce: time.Hour}) // only Load rebuilds
 	run(t, s)
 	eventually(t, func() bool { return s.Status().Loaded }, "the first load")
+	// Run publishes its session after the first load's attempt has ended
+	// (Loaded is visible before): until then a Load lists on its own.
+	eventually(t, func() bool { return s.running.Load() != nil }, "the watch loop running")
 	c.waitWatches(len(AllResources))
 	lists := c.lists.Load()
 	c.create(mcpServer("ns", "b", "img:1.0.0", exported(githubURL, "B")))
