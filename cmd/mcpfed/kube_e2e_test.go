@@ -32,10 +32,12 @@ import (
 // Bounds of the end-to-end test, once the API server is up.
 const (
 	// e2eBudget bounds the whole test after the cluster started.
-	e2eBudget = 60 * time.Second
+	e2eBudget = 120 * time.Second
 	// e2eChange bounds how long a change in the cluster may take to be
-	// served: the source's debounce (2 s by default) plus a rebuild.
-	e2eChange = 10 * time.Second
+	// served: the source's debounce (2 s by default) plus a rebuild,
+	// with room for a CI machine running other API servers' tests at once
+	// (about 2 s when idle).
+	e2eChange = 20 * time.Second
 	// e2ePoll is the interval of every poll.
 	e2ePoll = 50 * time.Millisecond
 )
