@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,7 +166,15 @@ func (s served) private() bool { return s.view != nil && s.view.Private }
 
 // cacheScope is the view's part of a response cache key: the root and a
 // named view never share answers, nor do two definitions of one view.
-func (s served) cacheScope() string { return s.name + "|" + s.view.identity() }
+func (s served) cacheScope() string {
+	scope := s.name + "|" + s.view.identity()
+	if s.view != nil && s.view.CurationGeneration != nil {
+		// A decision changes what a curated view serves, whatever the
+		// sources' revisions say.
+		scope += "|c" + strconv.FormatUint(s.view.CurationGeneration(), 10)
+	}
+	return scope
+}
 
 // viewLookup resolves the view of a request.
 type viewLookup func(r *http.Request) (served, error)

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpfed/mcpfed/upstream"
 )
@@ -75,5 +77,44 @@ func TestEntryClaimsDecideWhichViewsServeAnEntry(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCuratedViewServesWhatItsRuleAdmits: a curated view serves only the
+// entries its rule admits, and a change of the rule (a new generation)
+// is served at once, past the response cache.
+func TestCuratedViewServesWhatItsRuleAdmits(t *testing.T) {
+	t.Parallel()
+	src := newSource(t, "cluster", restrictedDoc(t))
+	var approved atomic.Value
+	approved.Store("com.acme/open")
+	var gen atomic.Uint64
+	e := newEnv(t, envOptions{
+		members: members(src),
+		views: map[string]*View{"approved": {Name: "approved",
+			Curated:            func(en *upstream.Entry) bool { return en.Name == approved.Load().(string) },
+			CurationGeneration: gen.Load}},
+		responseCache: ResponseCacheOptions{MaxEntries: 100, MaxBytes: 1 << 20, TTL: time.Hour},
+	})
+	names := func() []string {
+		var got []string
+		for _, it := range decodeList(t, e.get(t, "/registry/approved/v0.1/servers")).Servers {
+			got = append(got, it.Server.Name)
+		}
+		return got
+	}
+	if got := names(); !slices.Equal(got, []string{"com.acme/open"}) {
+		t.Fatalf("approved: %v", got)
+	}
+	approved.Store("com.acme/none")
+	if got := names(); !slices.Equal(got, []string{"com.acme/open"}) {
+		t.Fatalf("same generation, cached answer expected: %v", got)
+	}
+	gen.Add(1)
+	if got := names(); len(got) != 0 {
+		t.Errorf("after a new decision: %v", got)
+	}
+	if r := e.get(t, "/v0.1/servers"); len(decodeList(t, r).Servers) != 1 {
+		t.Errorf("the root is not curated: %s", r.body)
 	}
 }

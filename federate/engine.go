@@ -102,6 +102,12 @@ type View struct {
 	// guarantee them, so no answer depends on who asked and the response
 	// cache stays per view.
 	Claims map[string]any
+	// Curated, when set, is the view's curation rule (curation:
+	// approved-only): only the entries it admits are served, after the
+	// view's filter. CurationGeneration changes whenever the rule does;
+	// cached answers of the view are keyed by it.
+	Curated            func(*upstream.Entry) bool
+	CurationGeneration func() uint64
 }
 
 // Engine answers registry queries over its members in priority order
@@ -494,7 +500,7 @@ func (v *View) admits(e *upstream.Entry) bool {
 	if v == nil {
 		return e.Claims == nil
 	}
-	return e.Claims.GuaranteedBy(v.Claims) && v.Filter.Match(e)
+	return e.Claims.GuaranteedBy(v.Claims) && v.Filter.Match(e) && (v.Curated == nil || v.Curated(e))
 }
 
 // matches applies the query's entry filters.

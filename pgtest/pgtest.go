@@ -280,6 +280,13 @@ func (c *Cluster) run() error {
 	if err != nil {
 		return err
 	}
+	return c.runOn(port)
+}
+
+// runOn starts postgres on the given port (run's free one, or the port a
+// stopped cluster listened on before) and waits until it accepts
+// connections.
+func (c *Cluster) runOn(port int) error {
 	log, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
@@ -301,8 +308,10 @@ func (c *Cluster) run() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
-	c.Port, c.proc, c.exited = port, cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); close(c.exited) }()
+	// The goroutine closes its own channel: a later runOn replaces c.exited.
+	exited := make(chan struct{})
+	c.Port, c.proc, c.exited = port, cmd, exited
+	go func() { _ = cmd.Wait(); close(exited) }()
 	if err := c.waitReady(); err != nil {
 		c.kill()
 		return fmt.Errorf("%w; server log:\n%s", err, c.Log())

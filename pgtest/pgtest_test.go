@@ -140,3 +140,25 @@ func TestFindBinDirPrefersPathAndChecksBinaries(t *testing.T) {
 		t.Errorf("majorOf = %d, want 15", got)
 	}
 }
+
+// A stopped cluster refuses connections; resumed, it answers on the same
+// port with its data intact.
+func TestStopResume(t *testing.T) {
+	t.Parallel()
+	c := Start(t, Options{})
+	c.Query(t, "postgres", "CREATE TABLE kept (x int); INSERT INTO kept VALUES (42)")
+	port := c.Port
+	c.Stop(t)
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort(c.Host, strconv.Itoa(port)), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Fatalf("port %d accepts connections while stopped", port)
+	}
+	c.Resume(t)
+	if c.Port != port {
+		t.Errorf("resumed on port %d, want %d", c.Port, port)
+	}
+	if got := c.Query(t, "postgres", "SELECT x FROM kept"); got != "42" {
+		t.Errorf("after resume: %q, want 42", got)
+	}
+}

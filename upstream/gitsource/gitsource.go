@@ -238,7 +238,11 @@ func (s *Source) install(ctx context.Context, sto storer.EncodedObjectStorer, h 
 	if err := fsys.checkLimits(s.path, s.o.MaxFiles, s.o.MaxBytes); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", short, err)
 	}
-	doc, err := upstream.ParseTree(fsys, s.path, s.o.MaxFiles, s.o.MaxBytes)
+	read := upstream.ParseTree
+	if s.o.Read != nil {
+		read = s.o.Read
+	}
+	doc, err := read(fsys, s.path, s.o.MaxFiles, s.o.MaxBytes)
 	if err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("commit %s: %w", short, err)
 	}

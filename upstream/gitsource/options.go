@@ -81,7 +81,11 @@ type Options struct {
 	Store    upstream.SnapshotStore
 	StateDir string
 	// Admit, when set, drops entries it returns false for (the filter).
-	Admit  func(*upstream.Entry) bool
+	Admit func(*upstream.Entry) bool
+	// Read, when set, reads the commit's tree in place of
+	// upstream.ParseTree (its signature), after the same limits are
+	// checked: a source of curation decisions (curation.TreeReader).
+	Read   func(fsys fs.FS, root string, maxFiles int, maxBytes int64) (*upstream.Document, error)
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// OnLoad is called after every load attempt with the new status and
