@@ -194,13 +194,15 @@ func (q Query) key() string {
 	if !q.UpdatedSince.IsZero() {
 		updated = q.UpdatedSince.UTC().Format(time.RFC3339Nano)
 	}
-	return strings.Join([]string{q.Search, q.Version, updated, strconv.FormatBool(q.IncludeDeleted), strconv.Itoa(q.Limit), q.Cursor}, "\x00")
+	parts := []string{q.Search, q.Version, updated, strconv.FormatBool(q.IncludeDeleted), strconv.Itoa(q.Limit), q.Cursor}
+	return strings.Join(append(parts, q.filterParts()...), "\x00")
 }
 
 // fingerprint identifies the filters a cursor is valid for.
 func (q Query) fingerprint(view string) string {
 	h := sha256.New()
-	for _, part := range []string{view, q.Search, q.Version, q.UpdatedSince.UTC().Format("2006-01-02T15:04:05.999999999Z"), strconv.FormatBool(q.IncludeDeleted)} {
+	parts := []string{view, q.Search, q.Version, q.UpdatedSince.UTC().Format("2006-01-02T15:04:05.999999999Z"), strconv.FormatBool(q.IncludeDeleted)}
+	for _, part := range append(parts, q.filterParts()...) {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}

@@ -514,6 +514,13 @@ func (q Query) matches(e *upstream.Entry) bool {
 	if !q.UpdatedSince.IsZero() && !e.UpdatedAt.After(q.UpdatedSince) {
 		return false
 	}
+	switch {
+	case q.Status != "" && string(e.Status) != q.Status,
+		q.Transport != "" && !slices.Contains(e.Transports, q.Transport),
+		q.PackageType != "" && !slices.Contains(e.PackageTypes, q.PackageType),
+		q.Source != "" && e.Source != q.Source:
+		return false
+	}
 	return q.Search == "" || e.MatchesSearch(q.Search)
 }
 

@@ -43,6 +43,36 @@ type Query struct {
 	// Version is "", LatestVersion, or an exact version.
 	Version        string
 	IncludeDeleted bool
+
+	// The web catalogue's filters; not parameters of the list endpoint
+	// (ParseListQuery never sets them). Each, when set, keeps only the
+	// entries with that value, applied with the other entry filters
+	// (Query.matches) before the page is cut, so a cursor pages through
+	// the filtered list. They take part in the cursor's fingerprint and
+	// the response cache key.
+	//
+	// Status is an official status (active, deprecated, deleted).
+	Status string
+	// Transport is a transport type of a package or a remote (stdio,
+	// streamable-http, sse).
+	Transport string
+	// PackageType is a package registry type (npm, pypi, oci, …).
+	PackageType string
+	// Source keeps the entries served by the named source. Shadowing is
+	// decided before it: a name a higher-priority source holds is not
+	// listed for a lower one.
+	Source string
+}
+
+// filterParts are the catalogue filters in a fixed order, for the cursor
+// fingerprint and the cache key; nil when none is set, so the keys and
+// fingerprints of API queries are what they were before these filters
+// existed (cursors handed out by an older replica stay valid).
+func (q Query) filterParts() []string {
+	if q.Status == "" && q.Transport == "" && q.PackageType == "" && q.Source == "" {
+		return nil
+	}
+	return []string{"filters", q.Status, q.Transport, q.PackageType, q.Source}
 }
 
 // listParams are the parameters the list endpoint understands; others are ignored.
