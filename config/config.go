@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/mcpfed/mcpfed/auth"
+	"github.com/mcpfed/mcpfed/curation"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/filter"
+	"github.com/mcpfed/mcpfed/publish"
+	"github.com/mcpfed/mcpfed/store"
 )
 
 // Config is mcpfed's configuration.
@@ -47,6 +50,16 @@ type Config struct {
 	// Auth is inbound authentication: issuers, static tokens, the
 	// per-client rate limit, trusted proxies and the audit stream.
 	Auth auth.Config `yaml:"auth"`
+	// Store keeps what mcpfed owns: published servers, curation decisions
+	// and their history. SQLite in stateDir unless written otherwise; it
+	// is opened only when something needs it (NeedsStore).
+	Store store.Config `yaml:"store"`
+	// Publishing says who may publish which names, and the token
+	// exchanges mcp-publisher uses.
+	Publishing publish.Config `yaml:"publishing"`
+	// Curation says who reviews: decisions are managed by tokens with
+	// reviewerClaims.
+	Curation curation.Config `yaml:"curation"`
 
 	// where remembers where each field was written, for the messages of
 	// problems found after Load (SourceProblems).
@@ -104,6 +117,9 @@ type ViewConfig struct {
 	// written without anonymous: true, a valid token is required (and its
 	// claims, if any).
 	Access auth.Access `yaml:"access"`
+	// Curation approved-only shows only the versions a decision approves
+	// (curation.ApprovedOnly); empty shows every version.
+	Curation string `yaml:"curation"`
 }
 
 // Private reports whether the view's answers depend on the caller: it is

@@ -210,7 +210,7 @@ sources:
 		{"order", env(EnvSources, `[{"name":"m","kind":"api","url":"https://x.invalid","mode":"mirror","order":"bytes"},{"name":"l","kind":"api","url":"https://x.invalid","order":"random"}]`),
 			[]string{`sources[0].order: applies to mode live only`, `sources[1].order: "random" is not auto, bytes or upstream`}, nil},
 		{"kind", env(EnvSources, `[{"name":"a","path":"/x"},{"name":"b","kind":"ftp","path":"/x"}]`),
-			[]string{`sources[0]: kind is missing (file, git, api or kubernetes)`, `sources[1].kind: "ftp" is not file, git, api or kubernetes`}, nil},
+			[]string{`sources[0]: kind is missing (file, git, api, kubernetes or managed)`, `sources[1].kind: "ftp" is not file, git, api, kubernetes or managed`}, nil},
 		{"names", env(EnvSources, `[{"name":"Bad Name","kind":"file","path":"/a"},{"name":"dup","kind":"file","path":"/b"},{"name":"dup","kind":"file","path":"/c"}]`),
 			[]string{`sources[0].name: "Bad Name" must be a slug`, `sources[2].name: "dup" is used by another source`}, nil},
 		{"file url credentials", env(EnvSources, `[{"name":"a","kind":"file","url":"https://bob:hunter2@example.invalid/r.json"},{"name":"b","kind":"file","url":"https://example.invalid/r.json?ref=main&access_token=s3cr3t"}]`),

@@ -24,6 +24,16 @@ const (
 	EnvAuth = EnvPrefix + "AUTH"
 	// EnvViews is the views list, YAML or JSON, replacing the file's.
 	EnvViews = EnvPrefix + "VIEWS"
+	// EnvStore, EnvPublishing and EnvCuration are the store:, publishing:
+	// and curation: blocks, YAML or JSON, replacing the file's.
+	EnvStore      = EnvPrefix + "STORE"
+	EnvPublishing = EnvPrefix + "PUBLISHING"
+	EnvCuration   = EnvPrefix + "CURATION"
+	// EnvDatabaseURL and EnvDatabasePasswordFile set store.url and
+	// store.passwordFile, after MCPFED_STORE (a URL alone means driver
+	// postgres).
+	EnvDatabaseURL          = EnvPrefix + "DATABASE_URL"
+	EnvDatabasePasswordFile = EnvPrefix + "DATABASE_PASSWORD_FILE"
 	// The single-issuer case: they set (adding it if needed) the entry of
 	// auth.oidc named default, after MCPFED_AUTH.
 	EnvAuthOIDCIssuer        = EnvPrefix + "AUTH_OIDC_ISSUER"
@@ -83,6 +93,24 @@ func applyOIDCEnv(cfg *Config, vars map[string]string, where map[string]position
 	}
 }
 
+// applyStoreEnv sets store.url and store.passwordFile from their
+// variables (the names deployments use for a database, not
+// MCPFED_STORE_*).
+func applyStoreEnv(cfg *Config, vars map[string]string, where map[string]position) {
+	for _, e := range []struct {
+		name, path string
+		dst        *string
+	}{
+		{EnvDatabaseURL, "store.url", &cfg.Store.URL},
+		{EnvDatabasePasswordFile, "store.passwordFile", &cfg.Store.PasswordFile},
+	} {
+		if v, ok := vars[e.name]; ok {
+			*e.dst = strings.TrimSpace(v)
+			where[e.path] = position{name: e.name}
+		}
+	}
+}
+
 // envField is a Config field set by a variable.
 type envField struct {
 	name  string // MCPFED_CACHE_MAX_AGE
@@ -110,8 +138,9 @@ func envFields(t reflect.Type, prefix, path string, index []int) []envField {
 
 // EnvNames are every variable mcpfed reads, sorted.
 func EnvNames() []string {
-	names := []string{EnvConfig, EnvSources, EnvAuth, EnvViews,
-		EnvAuthOIDCIssuer, EnvAuthOIDCAudience, EnvAuthOIDCCAFile, EnvAuthOIDCJWKSTokenFile}
+	names := []string{EnvConfig, EnvSources, EnvAuth, EnvViews, EnvStore, EnvPublishing, EnvCuration,
+		EnvAuthOIDCIssuer, EnvAuthOIDCAudience, EnvAuthOIDCCAFile, EnvAuthOIDCJWKSTokenFile,
+		EnvDatabaseURL, EnvDatabasePasswordFile}
 	for _, f := range envFields(reflect.TypeFor[Config](), EnvPrefix, "", nil) {
 		names = append(names, f.name)
 	}

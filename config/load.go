@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -61,7 +62,20 @@ func Load(env map[string]string, flags Flags) (Config, error) {
 		l.envBlock(EnvViews, s, "views", &views)
 		cfg.Views = views
 	}
+	for _, b := range []struct {
+		name, path string
+		out        any
+	}{
+		{EnvStore, "store", &cfg.Store}, {EnvPublishing, "publishing", &cfg.Publishing}, {EnvCuration, "curation", &cfg.Curation},
+	} {
+		if s, ok := env[b.name]; ok && strings.TrimSpace(s) != "" {
+			// Replaces the file's block: start from nothing.
+			reflect.ValueOf(b.out).Elem().SetZero()
+			l.envBlock(b.name, s, b.path, b.out)
+		}
+	}
 	applyOIDCEnv(&cfg, env, l.where)
+	applyStoreEnv(&cfg, env, l.where)
 	for _, o := range []struct {
 		val, path, flag string
 		dst             *string
@@ -83,6 +97,8 @@ func Load(env map[string]string, flags Flags) (Config, error) {
 			s.Spec.ApplyDefaults()
 		}
 	}
+	applyStoreDefaults(&cfg.Store)
+	cfg.Publishing.ApplyDefaults()
 	// A view without an access block is anonymous, as views were before
 	// access control (and the root is without a default view).
 	for i := range cfg.Views {
@@ -181,7 +197,8 @@ func sortProblems(probs []error, file string) {
 			return 2, 0
 		case p.Origin == file:
 			return 0, p.Line
-		case p.Origin == EnvSources, p.Origin == EnvAuth, p.Origin == EnvViews:
+		case p.Origin == EnvSources, p.Origin == EnvAuth, p.Origin == EnvViews,
+			p.Origin == EnvStore, p.Origin == EnvPublishing, p.Origin == EnvCuration:
 			return 1, p.Line
 		}
 		return 2, 0

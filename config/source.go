@@ -15,6 +15,7 @@ import (
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/gitsource"
 	"github.com/mcpfed/mcpfed/upstream/kube"
+	"github.com/mcpfed/mcpfed/upstream/managed"
 	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
@@ -30,8 +31,13 @@ type SourceConfig struct {
 	Namespaces []string    `yaml:"namespaces"`
 	Required   bool        `yaml:"required"`
 	Filter     filter.Spec `yaml:"filter"`
+	// Decisions marks a file or git source that holds a curation
+	// decisions document (curation.ParseDocument), not servers: it feeds
+	// approved-only views' rule and is listed in no view.
+	Decisions bool `yaml:"decisions"`
 	// Spec holds the kind's fields (*upstream.FileSpec, *gitsource.Spec,
-	// *remote.Spec); nil when the kind is missing or unknown.
+	// *remote.Spec, *kube.Spec, *managed.Spec); nil when the kind is
+	// missing or unknown.
 	Spec Spec `yaml:"-"`
 }
 
@@ -59,10 +65,11 @@ func Kinds() []Kind {
 		{Name: "git", New: func() Spec { return &gitsource.Spec{} }},
 		{Name: "api", New: func() Spec { return &remote.Spec{} }},
 		{Name: "kubernetes", New: func() Spec { return &kube.Spec{} }},
+		{Name: managed.Kind, New: func() Spec { return &managed.Spec{} }},
 	}
 }
 
-// kindNames lists the kinds for messages: "file, git, api or kubernetes".
+// kindNames lists the kinds for messages: "file, git, api, kubernetes or managed".
 func kindNames(kinds []Kind) string {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

@@ -124,6 +124,8 @@ func (l *loader) validate(c Config) {
 	if err := c.Auth.Validate(); err != nil {
 		l.fieldErrors("", reflect.TypeFor[Config](), err)
 	}
+	l.validateStore(c.Store)
+	l.validateCuration(c)
 	if len(c.Admin.Claims) > 0 {
 		if err := (auth.Access{Claims: c.Admin.Claims}).Validate(); err != nil {
 			var rest []error

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/mcpfed/mcpfed/auth"
 	"github.com/mcpfed/mcpfed/config"
-	"github.com/mcpfed/mcpfed/credential"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/metrics"
 )
@@ -188,23 +186,8 @@ func (gk *gatekeeper) audit(r *http.Request, rec auth.Record) {
 // isAdmin is the API's IsAdmin hook: the admin token (admin.tokenFile,
 // compared in constant time) or a verified token carrying admin.claims.
 func (gk *gatekeeper) isAdmin(r *http.Request) bool {
-	tok, err := auth.BearerToken(r)
-	if err != nil || tok == "" {
-		return false
-	}
-	if gk.adminToken != "" {
-		want, err := credential.ReadFile(gk.adminToken)
-		if err != nil {
-			gk.logger.Error("cannot read the admin token file", "error", err)
-		} else if subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1 {
-			return true
-		}
-	}
-	if len(gk.adminClaims) == 0 {
-		return false
-	}
-	id, err := gk.authn.Authenticate(r.Context(), r)
-	return err == nil && !id.Anonymous() && auth.MatchClaims(id.Claims, gk.adminClaims)
+	_, ok := gk.admin(r, false)
+	return ok
 }
 
 // adminAudit writes one audit line per request to an operator endpoint

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,8 @@ const (
 	// that sends it a byte at a time is cut off.
 	DefaultReadHeaderTimeout = 10 * time.Second
 	// DefaultReadTimeout bounds reading a whole request, header and body.
-	// The API takes no body, so this only cuts off slow senders.
+	// The read API takes no body, so this only cuts off slow senders; a
+	// write's body (publish, a decision: bounded) must arrive within it too.
 	DefaultReadTimeout = 30 * time.Second
 	// DefaultWriteTimeout bounds a request from the end of its header to the
 	// last byte of its answer, handler included: requestTimeout (10s) for
@@ -160,11 +162,13 @@ func newGuard(o serverOptions, next http.Handler) *guard {
 func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = metrics.AssignRequestID(w, r) // refusals carry an id too
 	// net/http deletes Content-Length when Transfer-Encoding is present,
-	// so a request that sent both shows here only as a chunked one. The API
-	// takes no request body: refusing every chunked request refuses both
-	// orders of the smuggling pair, which a proxy in front may frame
-	// differently from us.
-	if len(r.TransferEncoding) > 0 {
+	// so a request that sent both shows here only as a chunked one. The
+	// read API takes no request body: refusing every chunked request
+	// refuses both orders of the smuggling pair, which a proxy in front may
+	// frame differently from us. The write routes take a body, chunked or
+	// not; their handlers bound it (publishing.maxBodyBytes, 16 KiB for a
+	// decision).
+	if len(r.TransferEncoding) > 0 && !takesBody(r) {
 		g.onReject(metrics.RejectTransferEncoding)
 		w.Header().Set("Connection", "close")
 		federate.WriteProblem(w, http.StatusBadRequest, "Transfer-Encoding is not accepted: this API takes no request body (a request with both Content-Length and Transfer-Encoding is refused)")
@@ -187,4 +191,32 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), g.writeTimeout)
 	defer cancel()
 	g.next.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// takesBody tells the write routes, which take a request body: publish,
+// validate and the token exchanges (POST), status changes (PATCH) and
+// curation decisions (PUT), under /v0.1 and /v0.
+func takesBody(r *http.Request) bool {
+	var rest string
+	for _, prefix := range []string{"/v0.1/", "/v0/"} {
+		if p, ok := strings.CutPrefix(r.URL.Path, prefix); ok {
+			rest = p
+			break
+		}
+	}
+	if rest == "" {
+		return false
+	}
+	switch r.Method {
+	case http.MethodPost:
+		switch rest {
+		case "publish", "validate", "auth/none", "auth/github-oidc":
+			return true
+		}
+	case http.MethodPatch:
+		return strings.HasPrefix(rest, "servers/") && strings.HasSuffix(rest, "/status")
+	case http.MethodPut:
+		return strings.HasPrefix(rest, strings.TrimPrefix(federate.ExtensionPath, "/")+"/approvals/")
+	}
+	return false
 }

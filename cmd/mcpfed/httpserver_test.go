@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,5 +392,36 @@ func TestHTTPServerRequestContextEndsAtWriteTimeout(t *testing.T) {
 	_ = resp.Body.Close()
 	if d := <-got; d <= 0 || d > 5*time.Second {
 		t.Errorf("the request context's deadline is %s away, want at most the write timeout", d)
+	}
+}
+
+// TestTakesBody: only the write routes are exempt from the refusal of
+// chunked requests.
+func TestTakesBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{http.MethodPost, "/v0.1/publish", true},
+		{http.MethodPost, "/v0/publish", true},
+		{http.MethodPost, "/v0.1/validate", true},
+		{http.MethodPost, "/v0/auth/none", true},
+		{http.MethodPost, "/v0/auth/github-oidc", true},
+		{http.MethodPatch, "/v0.1/servers/io.x/y/versions/1.0.0/status", true},
+		{http.MethodPatch, "/v0/servers/io.x%2Fy/status", true},
+		{http.MethodPut, "/v0.1/x/io.github.mcpfed/approvals/io.x/y", true},
+		{http.MethodGet, "/v0.1/publish", false},
+		{http.MethodGet, "/v0.1/servers", false},
+		{http.MethodPost, "/v0.1/servers", false},
+		{http.MethodPost, "/registry/a/v0.1/publish", false},
+		{http.MethodPatch, "/v0.1/servers/io.x/y", false},
+		{http.MethodDelete, "/v0.1/x/io.github.mcpfed/approvals/io.x/y", false},
+		{http.MethodPost, "/v0.1/x/io.github.mcpfed/sources/a/resync", false},
+	} {
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		if got := takesBody(r); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.method, tc.path, got, tc.want)
+		}
 	}
 }

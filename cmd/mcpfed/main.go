@@ -3,6 +3,7 @@
 //	mcpfed [serve]     run the gateway (the default)
 //	mcpfed check       load every source once and report (read-only)
 //	mcpfed snapshot    write the merged catalogue as a ServerList file
+//	mcpfed migrate     apply, revert or list the store's migrations
 //	mcpfed version     print the version
 package main
 
@@ -54,6 +55,8 @@ commands:
              the resolved sources without touching any. Bounded by -timeout
              (default 2m).
   snapshot   load every source once and write the merged catalogue (-o)
+  migrate    up | down N | status: the store's migrations (serve applies
+             pending ones at start)
   version    print the version and commit
 
 Run "mcpfed <command> -h" for the command's flags. Configuration: README.md.
@@ -101,6 +104,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 	switch cmd {
 	case "serve", "check", "snapshot":
+	case "migrate":
+		return migrate(ctx, args, stdout, stderr, lookup)
 	case "version":
 		printVersion(stdout)
 		return exitOK
@@ -108,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "mcpfed: unknown command %q (want serve, check, snapshot or version)\n%s", cmd, usage)
+		fmt.Fprintf(stderr, "mcpfed: unknown command %q (want serve, check, snapshot, migrate or version)\n%s", cmd, usage)
 		return exitUsage
 	}
 	fs := flag.NewFlagSet("mcpfed "+cmd, flag.ContinueOnError)

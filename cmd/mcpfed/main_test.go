@@ -73,7 +73,7 @@ func TestInvalidConfigurationExitsNonZeroListingProblems(t *testing.T) {
 	if code != exitUsage {
 		t.Fatalf("code = %d", code)
 	}
-	for _, want := range []string{"invalid configuration", `sources[0].name: "A" must be a slug`, "sources[0]: path or url is required", `sources[1].kind: "nope" is not file, git, api or kubernetes`} {
+	for _, want := range []string{"invalid configuration", `sources[0].name: "A" must be a slug`, "sources[0]: path or url is required", `sources[1].kind: "nope" is not file, git, api, kubernetes or managed`} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}

@@ -124,6 +124,9 @@ func (g *gateway) serveOn(ctx context.Context, ln net.Listener, logger *slog.Log
 	return nil
 }
 
+// curationLoop names the curation decisions' loop among the sources'.
+const curationLoop = "curation decisions"
+
 // loops tracks the sources' refresh loops.
 type loops struct {
 	mu      sync.Mutex
@@ -143,6 +146,17 @@ func (g *gateway) startLoops(ctx context.Context) *loops {
 			s.Run(ctx)
 			l.mu.Lock()
 			delete(l.running, s.Name())
+			l.mu.Unlock()
+		})
+	}
+	if g.set != nil {
+		// The decisions of approved-only views: the store's, reread on
+		// every write it reports (the decisions sources run above).
+		l.running[curationLoop] = true
+		wg.Go(func() {
+			g.set.Run(ctx)
+			l.mu.Lock()
+			delete(l.running, curationLoop)
 			l.mu.Unlock()
 		})
 	}

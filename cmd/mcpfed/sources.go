@@ -13,6 +13,7 @@ import (
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/gitsource"
+	"github.com/mcpfed/mcpfed/upstream/managed"
 	"github.com/mcpfed/mcpfed/upstream/remote"
 )
 
@@ -30,6 +31,9 @@ type built struct {
 	// preload: always at hand (the embedded catalogue), so loaded before
 	// the listener opens.
 	preload bool
+	// decisions: a source of curation decisions, not of servers: run,
+	// reported and resynced like the others but no member of the engine.
+	decisions bool
 }
 
 // builders are the constructions of the kinds config.Kinds declares.
@@ -40,6 +44,7 @@ func builders() map[string]builder {
 		"api":  specBuilder((*gateway).newAPI),
 
 		"kubernetes": specBuilder((*gateway).newKube),
+		managed.Kind: specBuilder((*gateway).newManaged),
 	}
 }
 
@@ -56,6 +61,9 @@ func specBuilder[S config.Spec](b func(*gateway, config.SourceConfig, S, *filter
 
 // build makes the source of sc.
 func (g *gateway) build(sc config.SourceConfig) (built, error) {
+	if sc.Decisions {
+		return g.newDecisions(sc)
+	}
 	b, ok := builders()[sc.Kind]
 	if !ok {
 		return built{}, fmt.Errorf("kind %q is not built by this program", sc.Kind)
@@ -126,6 +134,23 @@ func (g *gateway) newAPI(sc config.SourceConfig, spec *remote.Spec, f *filter.Fi
 	g.closers = append(g.closers, l.Close)
 	lr := &liveRunner{live: l, clock: g.clock, metrics: g.metrics, timeout: spec.Timeout, crawlTimeout: spec.Crawl.Timeout}
 	return built{member: federate.Member{Live: l, Admit: f.Match, Required: sc.Required}, src: lr, mode: spec.Mode}, nil
+}
+
+// newManaged builds the source of what is published to this mcpfed: the
+// store's servers, reloaded on every write the store reports.
+func (g *gateway) newManaged(sc config.SourceConfig, _ *managed.Spec, f *filter.Filter) (built, error) {
+	if g.store == nil {
+		return built{}, errNoStore
+	}
+	m, err := managed.New(managed.Options{
+		Name: sc.Name, Store: g.store, Admit: f.Match, StateDir: g.cfg.StateDir, ReadOnly: g.opts.readOnly,
+		Clock: g.clock, Logger: g.logger, OnLoad: g.metrics.SourceLoaded,
+	})
+	if err != nil {
+		return built{}, err
+	}
+	g.managed = m
+	return built{member: federate.Member{Source: m, Required: sc.Required}, src: m}, nil
 }
 
 func breakerGauge(s gobreaker.State) int {

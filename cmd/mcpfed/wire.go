@@ -15,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mcpfed/mcpfed/config"
+	"github.com/mcpfed/mcpfed/curation"
 	"github.com/mcpfed/mcpfed/federate"
 	"github.com/mcpfed/mcpfed/filter"
 	"github.com/mcpfed/mcpfed/metrics"
+	"github.com/mcpfed/mcpfed/store"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/kube"
+	"github.com/mcpfed/mcpfed/upstream/managed"
 )
 
 // source is what the process runs for each configured source. Every kind
@@ -59,18 +62,26 @@ func (e *invalidConfig) Error() string {
 
 // gateway is everything wired from a configuration.
 type gateway struct {
-	cfg      config.Config
-	opts     wireOptions
-	logger   *slog.Logger
-	clock    func() time.Time
-	sources  []source
-	modes    []string // an api source's mode, by source
-	preload  []bool   // loaded before the listener opens, by source
-	closers  []func()
-	engine   *federate.Engine
-	api      *federate.API
-	metrics  *metrics.Metrics
-	access   *gatekeeper
+	cfg     config.Config
+	opts    wireOptions
+	logger  *slog.Logger
+	clock   func() time.Time
+	sources []source
+	modes   []string // an api source's mode, by source
+	preload []bool   // loaded before the listener opens, by source
+	closers []func()
+	engine  *federate.Engine
+	api     *federate.API
+	metrics *metrics.Metrics
+	access  *gatekeeper
+	// store keeps what mcpfed owns (published servers, decisions, their
+	// history); nil when nothing configured needs it.
+	store store.Store
+	// set is the rule of approved-only views; nil without a store or a
+	// decisions source.
+	set *curation.Set
+	// managed is the source of published servers, nil without one.
+	managed  *managed.Source
 	handler  http.Handler
 	warnings []string
 	// drops tallies entries left out of answers, by source and reason
@@ -97,6 +108,7 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	defer func() {
 		if err != nil {
 			g.closeSources()
+			g.closeStore()
 			if g.access != nil {
 				g.access.close()
 			}
@@ -107,14 +119,20 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 		return nil, err
 	}
 	g.metrics.Cache().Started("response", "response")
+	if err := g.openStore(); err != nil {
+		return nil, err
+	}
+	g.newCurationSet()
 	members, err := g.buildSources()
 	if err != nil {
 		return nil, err
 	}
 	reserved := map[string][]string{}
-	order := make([]string, len(cfg.Sources))
-	for i, sc := range cfg.Sources {
-		reserved[sc.Name], order[i] = sc.Namespaces, sc.Name
+	order := make([]string, 0, len(cfg.Sources))
+	for _, sc := range cfg.Sources {
+		if !sc.Decisions { // no member of the engine
+			reserved[sc.Name], order = sc.Namespaces, append(order, sc.Name)
+		}
 	}
 	if k := soleKubeSource(cfg.Sources); k != "" {
 		// Its entries' names: no other source may shadow the cluster's
@@ -156,6 +174,10 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 			return nil, fmt.Errorf("view %q: %w", vc.Name, err)
 		}
 		v := &federate.View{Name: vc.Name, Filter: f, Sources: vc.Sources, Private: vc.Private()}
+		if len(v.Sources) == 0 && len(cfg.DecisionSources()) > 0 {
+			v.Sources = cfg.ServerSources()
+		}
+		g.curate(v, vc)
 		if !vc.Access.Anonymous {
 			v.Claims = vc.Access.Claims
 		}
@@ -191,7 +213,18 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 	if err != nil {
 		return nil, err
 	}
-	h := g.access.wellKnown(g.access.adminAudit(g.api.Handler()))
+	api, err := g.withUI(g.api.Handler(), root, views, authorize)
+	if err != nil {
+		return nil, err
+	}
+	// The write APIs beside the read API: a request one of their patterns
+	// matches goes to them, every other to the read API as before.
+	writes := http.NewServeMux()
+	if err := g.publishRoutes(writes); err != nil {
+		return nil, err
+	}
+	g.curationRoutes(writes, root, views)
+	h := g.access.wellKnown(g.access.adminAudit(withWrites(writes, api)))
 	if cfg.AccessLog {
 		h = metrics.AccessLog(logger, h)
 	}
@@ -259,7 +292,9 @@ func (g *gateway) buildSources() ([]federate.Member, error) {
 		g.sources = append(g.sources, b.src)
 		g.modes = append(g.modes, b.mode)
 		g.preload = append(g.preload, b.preload)
-		members = append(members, b.member)
+		if !b.decisions {
+			members = append(members, b.member)
+		}
 	}
 	if len(problems) > 0 {
 		return nil, &invalidConfig{problems}
@@ -275,7 +310,8 @@ func buildProblems(cfg config.Config, skip map[int]bool) []string {
 	defer g.closeSources()
 	var out []string
 	for i, sc := range cfg.Sources {
-		if skip[i] || sc.Spec == nil {
+		// A managed source has nothing to find before the store is open.
+		if skip[i] || sc.Spec == nil || sc.Kind == managed.Kind {
 			continue
 		}
 		if _, err := g.build(sc); err != nil {
@@ -309,6 +345,13 @@ func (g *gateway) loadAll(ctx context.Context) []upstream.SourceStatus {
 	for _, s := range g.sources {
 		wg.Go(func() { _ = s.Load(ctx) }) // the outcome is in the status
 	}
+	if g.set != nil {
+		wg.Go(func() {
+			if err := g.set.Reload(ctx); err != nil {
+				g.logger.Warn("curation decisions could not be read", "error", err)
+			}
+		})
+	}
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
@@ -340,6 +383,7 @@ func (g *gateway) closeBy(deadline time.Time) {
 				g.api.Close()
 			}
 			g.closeSources()
+			g.closeStore()
 			if g.access != nil {
 				g.access.close()
 			}
