@@ -125,7 +125,7 @@ func NewDocumentSource(o DocumentOptions) (*DocumentSource, error) {
 		}
 		where = credential.RedactURL(o.URL)
 		if o.TokenFile != "" || o.UsernameFile != "" {
-			o.HTTPClient = stayOnHost(o.HTTPClient, u)
+			o.HTTPClient = credential.StayOnHost(o.HTTPClient, u)
 		}
 	} else if !o.Optional {
 		if _, err := os.Stat(o.Path); err != nil {
@@ -229,7 +229,7 @@ func (s *DocumentSource) fetch(ctx context.Context) ([]byte, string, error) {
 		return nil, "", fmt.Errorf("fetch %s: invalid URL", s.where)
 	}
 	req.Header.Set("Accept", "application/yaml, application/json;q=0.9, */*;q=0.1")
-	if err := s.authorize(req); err != nil {
+	if err := (credential.Files{Token: s.o.TokenFile, Username: s.o.UsernameFile, Password: s.o.PasswordFile}).Authorize(req); err != nil {
 		return nil, "", err
 	}
 	s.mu.Lock()
@@ -270,45 +270,6 @@ func (s *DocumentSource) fetch(ctx context.Context) ([]byte, string, error) {
 		return nil, stamp, nil
 	}
 	return data, stamp, nil
-}
-
-// authorize sets the configured credentials, read afresh.
-func (s *DocumentSource) authorize(req *http.Request) error {
-	switch {
-	case s.o.TokenFile != "":
-		token, err := credential.ReadFile(s.o.TokenFile)
-		if err != nil {
-			return fmt.Errorf("tokenFile: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-	case s.o.UsernameFile != "":
-		user, err := credential.ReadFile(s.o.UsernameFile)
-		if err != nil {
-			return fmt.Errorf("usernameFile: %w", err)
-		}
-		pass, err := credential.ReadFile(s.o.PasswordFile)
-		if err != nil {
-			return fmt.Errorf("passwordFile: %w", err)
-		}
-		req.SetBasicAuth(user, pass)
-	}
-	return nil
-}
-
-// stayOnHost refuses redirects to another scheme or host than base's, so
-// credentials go to the configured host only.
-func stayOnHost(c *http.Client, base *url.URL) *http.Client {
-	cp := *c
-	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != base.Host || req.URL.Scheme != base.Scheme {
-			return fmt.Errorf("redirect to %s refused: credentials are sent to %s only", req.URL.Host, base.Host)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
-	}
-	return &cp
 }
 
 // redactURLError rewrites the URL net/http puts in its errors.

@@ -1,15 +1,12 @@
 package federate
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -157,7 +154,7 @@ func (a *answer) cacheable() bool { return a.rep.Complete() && len(a.rep.Stale) 
 
 func (a *answer) gzipped() []byte {
 	a.gzipOnce.Do(func() {
-		a.gz = gzipBytes(a.body)
+		a.gz = cache.Gzip(a.body)
 		a.hLengthGz = []string{strconv.Itoa(len(a.gz))}
 	})
 	return a.gz
@@ -228,7 +225,7 @@ func (rs responder) writeFor(w http.ResponseWriter, r *http.Request, route strin
 	if len(a.rep.Stale) > 0 {
 		h.Set(HeaderStaleSources, a.rep.StaleHeader())
 	}
-	gz := len(a.body) >= minGzipBytes && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	gz := len(a.body) >= minGzipBytes && cache.AcceptsGzip(r.Header.Get("Accept-Encoding"))
 	if gz {
 		h["Etag"] = a.hETagGz
 	} else {
@@ -258,39 +255,4 @@ func setReport(h http.Header, rep Report) {
 	if len(rep.Dropped) > 0 {
 		h.Set(HeaderDroppedSources, rep.DroppedHeader())
 	}
-}
-
-// acceptsGzip parses Accept-Encoding: gzip (or *) with a non-zero q.
-func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		coding = strings.ToLower(strings.TrimSpace(coding))
-		if coding != "gzip" && coding != "*" {
-			continue
-		}
-		q := strings.TrimSpace(params)
-		if strings.HasPrefix(q, "q=") {
-			if v, err := strconv.ParseFloat(q[2:], 64); err == nil && v == 0 {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
-var gzipPool = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // valid level: cannot fail
-	return w
-}}
-
-func gzipBytes(body []byte) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(body) / 4)
-	zw := gzipPool.Get().(*gzip.Writer)
-	zw.Reset(&buf)
-	_, _ = zw.Write(body) // writes to a bytes.Buffer cannot fail
-	_ = zw.Close()
-	gzipPool.Put(zw)
-	return buf.Bytes()
 }

@@ -1,15 +1,12 @@
 package ui
 
 import (
-	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io/fs"
 	"net/http"
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/mcpfed/mcpfed/cache"
 	"github.com/mcpfed/mcpfed/metrics"
@@ -61,7 +58,7 @@ func loadAssets(fsys fs.FS) (assets, error) {
 			return out, fmt.Errorf("ui: asset %s: no content type for its extension", e.Name())
 		}
 		etag := cache.ETag(body)
-		out.byName[e.Name()] = &asset{contentType: ct, body: body, gz: gzipBytes(body), etag: etag, version: strings.Trim(etag, `"`)[:12]}
+		out.byName[e.Name()] = &asset{contentType: ct, body: body, gz: cache.Gzip(body), etag: etag, version: strings.Trim(etag, `"`)[:12]}
 	}
 	for name, dst := range map[string]*string{"app.css": &out.urls.CSS, "app.js": &out.urls.JS, "favicon.svg": &out.urls.Icon} {
 		a, ok := out.byName[name]
@@ -98,7 +95,7 @@ func (u *UI) serveAsset(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Cache-Control", "no-cache")
 	}
-	gz := acceptsGzip(r.Header.Get("Accept-Encoding")) && len(a.gz) < len(a.body)
+	gz := cache.AcceptsGzip(r.Header.Get("Accept-Encoding")) && len(a.gz) < len(a.body)
 	if gz {
 		h.Set("ETag", cache.EncodedETag(a.etag, "gzip"))
 	} else {
@@ -126,32 +123,4 @@ func plain(w http.ResponseWriter, status int, msg string) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(msg + "\n"))
-}
-
-// acceptsGzip parses Accept-Encoding: gzip (or *) with a non-zero q.
-func acceptsGzip(header string) bool {
-	for _, part := range strings.Split(header, ",") {
-		coding, params, _ := strings.Cut(part, ";")
-		coding = strings.ToLower(strings.TrimSpace(coding))
-		if coding == "gzip" || coding == "*" {
-			return weight(params) > 0
-		}
-	}
-	return false
-}
-
-var gzipPool = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed) // a valid level: cannot fail
-	return w
-}}
-
-func gzipBytes(body []byte) []byte {
-	var buf bytes.Buffer
-	buf.Grow(len(body) / 4)
-	zw := gzipPool.Get().(*gzip.Writer)
-	zw.Reset(&buf)
-	_, _ = zw.Write(body) // writes to a bytes.Buffer cannot fail
-	_ = zw.Close()
-	gzipPool.Put(zw)
-	return buf.Bytes()
 }

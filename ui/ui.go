@@ -490,7 +490,7 @@ func (u *UI) write(w http.ResponseWriter, r *http.Request, status int, body []by
 			h.Set(federate.HeaderDroppedSources, o.report.DroppedHeader())
 		}
 	}
-	gz := len(body) >= minGzipBytes && acceptsGzip(r.Header.Get("Accept-Encoding"))
+	gz := len(body) >= minGzipBytes && cache.AcceptsGzip(r.Header.Get("Accept-Encoding"))
 	if status == http.StatusOK {
 		etag := cache.ETag(body)
 		if gz {
@@ -504,7 +504,7 @@ func (u *UI) write(w http.ResponseWriter, r *http.Request, status int, body []by
 		}
 	}
 	if gz {
-		body = gzipBytes(body)
+		body = cache.Gzip(body)
 		h.Set("Content-Encoding", "gzip")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(body)))

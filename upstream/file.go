@@ -106,7 +106,7 @@ func NewFileSource(opts FileOptions) (*FileSource, error) {
 			if err != nil {
 				return nil, fmt.Errorf("url %s is not a valid URL", credential.RedactURL(opts.Path))
 			}
-			opts.HTTPClient = stayOnHost(opts.HTTPClient, u)
+			opts.HTTPClient = credential.StayOnHost(opts.HTTPClient, u)
 		}
 	case opts.isBuiltin():
 		if err := checkBuiltin(opts.Builtin, strings.TrimPrefix(opts.Path, BuiltinPrefix)); err != nil {

@@ -22,7 +22,7 @@ func (s *FileSource) readURL(ctx context.Context, rawURL string) (*Document, str
 		return nil, "", fmt.Errorf("fetch %s: invalid URL", where)
 	}
 	req.Header.Set("Accept", "application/json")
-	if err := s.authorize(req); err != nil {
+	if err := (credential.Files{Token: s.opts.TokenFile, Username: s.opts.UsernameFile, Password: s.opts.PasswordFile}).Authorize(req); err != nil {
 		return nil, "", err
 	}
 	if s.Snapshot() != nil {
@@ -67,51 +67,6 @@ func (s *FileSource) readURL(ctx context.Context, rawURL string) (*Document, str
 	}
 	s.etag, s.modified = etag, modified
 	return doc, stamp, nil
-}
-
-// authorize sets the configured credentials, read afresh (a rotated
-// Secret takes effect at the next fetch).
-func (s *FileSource) authorize(req *http.Request) error {
-	switch {
-	case s.opts.TokenFile != "":
-		token, err := credential.ReadFile(s.opts.TokenFile)
-		if err != nil {
-			return fmt.Errorf("tokenFile: %w", err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-	case s.opts.UsernameFile != "":
-		user, err := credential.ReadFile(s.opts.UsernameFile)
-		if err != nil {
-			return fmt.Errorf("usernameFile: %w", err)
-		}
-		pass, err := credential.ReadFile(s.opts.PasswordFile)
-		if err != nil {
-			return fmt.Errorf("passwordFile: %w", err)
-		}
-		req.SetBasicAuth(user, pass)
-	}
-	return nil
-}
-
-// stayOnHost returns a copy of c that refuses to follow a redirect to
-// another scheme or host than base's, so credentials go to the configured
-// host only.
-func stayOnHost(c *http.Client, base *url.URL) *http.Client {
-	cp := *c
-	next := c.CheckRedirect
-	cp.CheckRedirect = func(req *http.Request, via []*http.Request) error {
-		if req.URL.Host != base.Host || req.URL.Scheme != base.Scheme {
-			return fmt.Errorf("redirect to %s refused: credentials are sent to %s only", req.URL.Host, base.Host)
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
-		return nil
-	}
-	return &cp
 }
 
 // redactURLError rewrites the URL net/http puts in its errors (user
