@@ -3,6 +3,7 @@ package federate
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -116,5 +117,66 @@ func TestCuratedViewServesWhatItsRuleAdmits(t *testing.T) {
 	}
 	if r := e.get(t, "/v0.1/servers"); len(decodeList(t, r).Servers) != 1 {
 		t.Errorf("the root is not curated: %s", r.body)
+	}
+}
+
+// TestCuratedLatestIsTheLatestApproved: in a curated view, version=latest
+// and /versions/latest give the latest version the view admits: a newer
+// release not approved yet does not hide the approved one (list, lookup,
+// paging by name).
+func TestCuratedLatestIsTheLatestApproved(t *testing.T) {
+	t.Parallel()
+	src := newSource(t, "acme", serverList(
+		srv{Name: "com.acme/a", Version: "1.0.0", Description: "a"},
+		srv{Name: "com.acme/a", Version: "1.1.0", Description: "a"},
+		srv{Name: "com.acme/b", Version: "2.0.0", Description: "b"},
+		srv{Name: "com.acme/c", Version: "0.9.0", Description: "c"},
+		srv{Name: "com.acme/c", Version: "0.10.0", Description: "c"},
+		srv{Name: "com.acme/d", Version: "3.0.0", Description: "d"},
+	))
+	approved := map[string]bool{"com.acme/a@1.0.0": true, "com.acme/b@2.0.0": true, "com.acme/c@0.9.0": true, "com.acme/c@0.10.0": true}
+	e := newEnv(t, envOptions{
+		members: members(src),
+		views: map[string]*View{"approved": {Name: "approved",
+			Curated:            func(en *upstream.Entry) bool { return approved[en.Name+"@"+en.Version] },
+			CurationGeneration: func() uint64 { return 1 }}},
+	})
+	pairs := func(lb listBody) []string {
+		var out []string
+		for _, it := range lb.Servers {
+			out = append(out, it.Server.Name+"@"+it.Server.Version)
+		}
+		return out
+	}
+	want := []string{"com.acme/a@1.0.0", "com.acme/b@2.0.0", "com.acme/c@0.10.0"}
+	if got := pairs(decodeList(t, e.get(t, "/registry/approved/v0.1/servers?version=latest"))); !slices.Equal(got, want) {
+		t.Errorf("latest: %v, want %v", got, want)
+	}
+	var walked []string
+	cursor := ""
+	for range 10 {
+		q := "?version=latest&limit=1"
+		if cursor != "" {
+			q += "&cursor=" + url.QueryEscape(cursor)
+		}
+		lb := decodeList(t, e.get(t, "/registry/approved/v0.1/servers"+q))
+		walked = append(walked, pairs(lb)...)
+		if lb.Metadata.NextCursor == nil {
+			break
+		}
+		cursor = *lb.Metadata.NextCursor
+	}
+	if !slices.Equal(walked, want) {
+		t.Errorf("paged latest: %v, want %v", walked, want)
+	}
+	r := e.get(t, "/registry/approved/v0.1/servers/com.acme%2Fa/versions/latest")
+	if it := decodeItem(t, r); it.Server.Version != "1.0.0" {
+		t.Errorf("/versions/latest: %s", r.body)
+	}
+	if r := e.get(t, "/registry/approved/v0.1/servers/com.acme%2Fd/versions/latest"); r.status != http.StatusNotFound {
+		t.Errorf("nothing approved: %d", r.status)
+	}
+	if r := e.get(t, "/v0.1/servers/com.acme%2Fa/versions/latest"); decodeItem(t, r).Server.Version != "1.1.0" {
+		t.Errorf("the root keeps the source's latest: %s", r.body)
 	}
 }

@@ -413,6 +413,9 @@ func (e *Engine) List(ctx context.Context, q Query, view *View) (*Page, error) {
 			e.observeMerge(e.clock().Sub(start))
 		}
 	}()
+	if q.Version == LatestVersion && view.curated() {
+		return e.curatedLatest(ctx, q, view)
+	}
 	sc, err := e.scopeOf(view)
 	if err != nil {
 		return nil, err
@@ -495,6 +498,9 @@ func (v *View) identity() string {
 	}
 	return id
 }
+
+// curated reports whether the view has a curation rule.
+func (v *View) curated() bool { return v != nil && v.Curated != nil }
 
 func (v *View) admits(e *upstream.Entry) bool {
 	if v == nil {

@@ -147,10 +147,23 @@ func (e *Engine) Version(ctx context.Context, name, version string, includeDelet
 		return nil, rep, err
 	}
 	var en *upstream.Entry
+	if version == LatestVersion && view.curated() {
+		// The latest the view admits, not the source's latest: a newer
+		// version not approved yet must not hide the approved one.
+		var admitted []*upstream.Entry
+		for _, v := range all {
+			if view.admits(v) {
+				admitted = append(admitted, v)
+			}
+		}
+		en = upstream.LatestOf(admitted)
+	}
 	for _, v := range all {
+		if en != nil {
+			break
+		}
 		if version == LatestVersion && v.IsLatest || v.Version == version {
 			en = v
-			break
 		}
 	}
 	if en == nil || !visible(en, includeDeleted) || !view.admits(en) {

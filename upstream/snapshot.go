@@ -239,6 +239,21 @@ func markLatest(versions []*Entry, recompute bool) int {
 
 // pickLatest returns the offset of the highest version, skipping deleted
 // ones unless allowDeleted; -1 if none qualifies.
+// LatestOf picks the latest of one server's versions by the official
+// rules: the highest version that is not deleted, else the highest
+// deleted one; nil for none. (A curated view picks its latest among the
+// versions it admits.)
+func LatestOf(versions []*Entry) *Entry {
+	i := pickLatest(versions, false)
+	if i < 0 {
+		i = pickLatest(versions, true)
+	}
+	if i < 0 {
+		return nil
+	}
+	return versions[i]
+}
+
 func pickLatest(versions []*Entry, allowDeleted bool) int {
 	best := -1
 	for i, e := range versions {
