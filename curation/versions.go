@@ -298,7 +298,13 @@ func (r Range) covers(v version, denial bool) bool {
 	case r.all:
 		return true
 	case r.exact != "":
-		return r.exact == v.raw
+		if r.exact == v.raw {
+			return true
+		}
+		// A denial of 1.2.3 also denies v1.2.3 and 1.2.3+build (the same
+		// version by semver precedence): a denial errs towards covering.
+		ev := parseVersion(r.exact)
+		return denial && ev.sv != "" && v.sv != "" && semver.Compare(ev.sv, v.sv) == 0
 	case v.sv == "":
 		return false
 	}

@@ -76,7 +76,8 @@ func TestCovers(t *testing.T) {
 		both, deniedOnly, neither []string
 	}{
 		{"*", []string{"1.0.0", "2024.06.01", "1.0.0-beta", "anything"}, nil, nil},
-		{"1.2.3", []string{"1.2.3"}, nil, []string{"v1.2.3", "1.2.3+b1", "1.2.4", "1.2.3-rc.1"}},
+		// An exact denial also covers the same version by precedence.
+		{"1.2.3", []string{"1.2.3"}, []string{"v1.2.3", "1.2.3+b1"}, []string{"1.2.4", "1.2.3-rc.1"}},
 		{"2024.06.01", []string{"2024.06.01"}, nil, []string{"2024.06.02"}},
 		{">=1.2 <2", []string{"1.2.0", "1.2.9", "1.99.0", "v1.5.0", "1.5.0+build.7"},
 			[]string{"1.5.0-beta.1"}, []string{"1.1.9", "2.0.0", "2.0.0-rc.1", "1.2.0-rc.1", "0.9.0", "2024.06.01", "1.5"}},

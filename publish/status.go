@@ -64,6 +64,14 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, label, rest str
 	}
 	e := Event{Action: "status", Server: name, Version: version, Subject: p.subject}
 
+	// Permission first: a token may not learn whether a name it cannot
+	// write exists.
+	if !allowed(p.perms, name, ActionPublish, ActionEdit) {
+		e.Status, e.Reason = http.StatusForbidden, "name not covered by the token's permissions"
+		h.audit(r, e)
+		federate.WriteProblem(w, http.StatusForbidden, "You do not have publish or edit permissions for "+name)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.o.StoreTimeout)
 	defer cancel()
 	current, err := h.versions(ctx, name, version)
@@ -77,12 +85,6 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request, label, rest str
 			what = "Server not found"
 		}
 		federate.WriteProblem(w, http.StatusNotFound, what)
-		return
-	}
-	if !allowed(p.perms, name, ActionPublish, ActionEdit) {
-		e.Status, e.Reason = http.StatusForbidden, "name not covered by the token's permissions"
-		h.audit(r, e)
-		federate.WriteProblem(w, http.StatusForbidden, "You do not have publish or edit permissions for "+name)
 		return
 	}
 	if newStatus == string(model.StatusActive) && body.StatusMessage != nil {

@@ -54,7 +54,15 @@ func (g *gateway) newCurationSet() {
 
 // curate sets the rule of an approved-only view.
 func (g *gateway) curate(v *federate.View, vc config.ViewConfig) {
-	if vc.Curation != curation.ApprovedOnly || g.set == nil {
+	if vc.Curation != curation.ApprovedOnly {
+		return
+	}
+	if g.set == nil {
+		// Unreachable while config demands a decider for every curated
+		// view; should it ever happen, the view shows nothing rather
+		// than everything.
+		v.Curated = func(*upstream.Entry) bool { return false }
+		v.CurationGeneration = func() uint64 { return 0 }
 		return
 	}
 	v.Curated = g.set.Admit
