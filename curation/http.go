@@ -47,6 +47,17 @@ const (
 	MaxChangesLimit     = 1000
 )
 
+// Event is a decision write for the audit log: who wrote what, and the
+// status it was answered.
+type Event struct {
+	Action   string // put or delete
+	Server   string
+	Versions string // "" for a delete of every decision of the server
+	Decision string // approved or denied (put)
+	Subject  string // who: the caller's subject, "admin" for the admin token file
+	Status   int    // the HTTP status answered
+}
+
 // Options wire the curation endpoints.
 type Options struct {
 	Store Store
@@ -66,8 +77,11 @@ type Options struct {
 	Entries func(r *http.Request, view string) ([]*upstream.Entry, error)
 	// MaxBodyBytes bounds a request body (DefaultMaxBodyBytes).
 	MaxBodyBytes int64
-	Clock        func() time.Time
-	Logger       *slog.Logger
+	// Audit, when set, receives every decision write a caller was
+	// admitted to attempt (written or not, the status says).
+	Audit  func(r *http.Request, e Event)
+	Clock  func() time.Time
+	Logger *slog.Logger
 }
 
 // API serves the curation endpoints under an API prefix (/v0.1, /v0):
@@ -257,10 +271,14 @@ func (a *API) put(w http.ResponseWriter, r *http.Request) {
 		federate.WriteProblem(w, http.StatusBadRequest, joinMessages(err))
 		return
 	}
+	ev := Event{Action: "put", Server: d.ServerName, Versions: d.Versions, Decision: d.Decision, Subject: subject}
 	if err := a.o.Store.PutDecision(r.Context(), d); err != nil {
-		a.storeError(w, "write the decision", err)
+		ev.Status = a.storeError(w, "write the decision", err)
+		a.audit(r, ev)
 		return
 	}
+	ev.Status = http.StatusOK
+	a.audit(r, ev)
 	a.o.Logger.Info("curation decision written", "subject", subject, "server", d.ServerName, "versions", d.Versions, "decision", d.Decision)
 	a.reload(r.Context())
 	writeJSON(w, http.StatusOK, toJSON(Record{Decision: d}))
@@ -289,14 +307,24 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) {
 		}
 		versions = rng.String()
 	}
+	ev := Event{Action: "delete", Server: name, Versions: versions, Subject: subject}
 	if err := a.o.Store.DeleteDecision(r.Context(), name, versions, subject); err != nil {
-		a.storeError(w, "delete the decision", err)
+		ev.Status = a.storeError(w, "delete the decision", err)
+		a.audit(r, ev)
 		return
 	}
+	ev.Status = http.StatusNoContent
+	a.audit(r, ev)
 	a.o.Logger.Info("curation decision deleted", "subject", subject, "server", name, "versions", versions)
 	a.reload(r.Context())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *API) audit(r *http.Request, e Event) {
+	if a.o.Audit != nil {
+		a.o.Audit(r, e)
+	}
 }
 
 // reload makes the writer's next read see its write; a failure leaves it
@@ -398,18 +426,21 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, out any) bool {
 	return true
 }
 
-// storeError maps a store error to its answer.
-func (a *API) storeError(w http.ResponseWriter, what string, err error) {
+// storeError maps a store error to its answer, whose status it returns.
+func (a *API) storeError(w http.ResponseWriter, what string, err error) int {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		federate.WriteProblem(w, http.StatusNotFound, "no such decision")
+		return http.StatusNotFound
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		a.o.Logger.Warn("curation: store unavailable", "op", what, "error", err)
 		w.Header().Set("Retry-After", "5")
 		federate.WriteProblem(w, http.StatusServiceUnavailable, "the store is unavailable; retry later")
+		return http.StatusServiceUnavailable
 	default:
 		a.o.Logger.Error("curation: store error", "op", what, "error", err)
 		federate.WriteProblem(w, http.StatusInternalServerError, "internal error")
+		return http.StatusInternalServerError
 	}
 }
 

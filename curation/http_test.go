@@ -38,6 +38,7 @@ type apiFixture struct {
 	mux     *http.ServeMux
 	entries []*upstream.Entry
 	listErr error
+	events  []Event // audited writes
 }
 
 func newAPI(t *testing.T) *apiFixture {
@@ -57,6 +58,7 @@ func newAPI(t *testing.T) *apiFixture {
 			return f.entries, f.listErr
 		},
 		Clock: func() time.Time { return time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC) },
+		Audit: func(_ *http.Request, e Event) { f.events = append(f.events, e) },
 	})
 	f.mux = http.NewServeMux()
 	api.Register(f.mux, "/v0.1")
@@ -318,5 +320,32 @@ func TestPending(t *testing.T) {
 	f.listErr = errors.New("source down")
 	if resp, _ := f.do(t, http.MethodGet, base+"/approvals/pending?view=approved", "reviewer", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("a failing list: %d", resp.StatusCode)
+	}
+}
+
+// TestWritesAudited: every decision write an admitted caller attempts is
+// audited with the caller's subject and the status; refusals before
+// admission and reads are not (the gateway's access layer audits those).
+func TestWritesAudited(t *testing.T) {
+	t.Parallel()
+	f := newAPI(t)
+	f.do(t, http.MethodPut, base+"/approvals/io.github.acme/weather", "reviewer", `{"versions":"*","decision":"approved"}`)
+	f.do(t, http.MethodPut, base+"/approvals/io.github.acme/weather", "nobody", `{"versions":"*","decision":"denied"}`)
+	f.do(t, http.MethodGet, base+"/approvals", "reviewer", "")
+	f.do(t, http.MethodDelete, base+"/approvals/io.github.acme/weather?versions=*", "admin", "")
+	f.st.setFail(store.ErrUnavailable)
+	f.do(t, http.MethodDelete, base+"/approvals/io.github.acme/weather", "admin", "")
+	want := []Event{
+		{Action: "put", Server: "io.github.acme/weather", Versions: "*", Decision: Approved, Subject: "alice", Status: http.StatusOK},
+		{Action: "delete", Server: "io.github.acme/weather", Versions: "*", Subject: "root", Status: http.StatusNoContent},
+		{Action: "delete", Server: "io.github.acme/weather", Subject: "root", Status: http.StatusServiceUnavailable},
+	}
+	if len(f.events) != len(want) {
+		t.Fatalf("audited %+v, want %+v", f.events, want)
+	}
+	for i := range want {
+		if f.events[i] != want[i] {
+			t.Errorf("event %d: %+v, want %+v", i, f.events[i], want[i])
+		}
 	}
 }

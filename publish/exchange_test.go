@@ -172,10 +172,17 @@ func TestExchangeForgedTokensDoNotHammerTheIssuer(t *testing.T) {
 	ct := &countingTransport{n: map[string]int{}}
 	e := newEnv(t, Config{GitHubOIDC: GitHubOIDC{Issuer: gh.Issuer, Audience: aud}, Publishers: []Publisher{{Namespaces: []string{"*"}}}},
 		func(o *Options) { o.Clock = time.Now; o.HTTPClient = &http.Client{Transport: ct} })
-	for range 5 {
+	for i := range 5 {
+		// The first is refused on the fetched keys; the key set cannot be
+		// fetched again for the others, which may be signed by a key the
+		// issuer rotated in: the issuer is unavailable to them.
+		want := http.StatusServiceUnavailable
+		if i == 0 {
+			want = http.StatusUnauthorized
+		}
 		forged := forger.Token(t, map[string]any{"aud": aud, "iss": gh.Issuer})
-		if w := e.do("POST", "/v0/auth/github-oidc", "", mustJSON(map[string]string{"oidc_token": forged})); w.Code != http.StatusUnauthorized {
-			t.Fatalf("forged: %d %s", w.Code, w.Body)
+		if w := e.do("POST", "/v0/auth/github-oidc", "", mustJSON(map[string]string{"oidc_token": forged})); w.Code != want {
+			t.Fatalf("forged %d: %d, want %d: %s", i, w.Code, want, w.Body)
 		}
 	}
 	if w := e.do("POST", "/v0/auth/github-oidc", "", mustJSON(map[string]string{"oidc_token": gh.Token(t, map[string]any{"aud": aud})})); w.Code != http.StatusOK {
@@ -185,5 +192,40 @@ func TestExchangeForgedTokensDoNotHammerTheIssuer(t *testing.T) {
 	defer ct.mu.Unlock()
 	if ct.n["/.well-known/jwks"] != 1 || ct.n["/.well-known/openid-configuration"] != 1 {
 		t.Errorf("issuer requests %v, want one discovery and one key set", ct.n)
+	}
+}
+
+// TestExchangeGitHubKeyRefetchLimited: a token whose key is not in the
+// cached key set, when the key set was fetched less than oidcRefetch ago,
+// may be signed by a key GitHub has just rotated in; it is answered 503
+// with Retry-After, as for an unreachable issuer, not 401.
+func TestExchangeGitHubKeyRefetchLimited(t *testing.T) {
+	t.Parallel()
+	gh := officialtest.StartActions(t, "acme", "servers")
+	rotated := officialtest.StartActions(t, "acme", "servers") // a key gh does not serve (yet)
+	const aud = "https://mcp.example.com"
+	e := newEnv(t, Config{GitHubOIDC: GitHubOIDC{Issuer: gh.Issuer, Audience: aud}, Publishers: []Publisher{{Namespaces: []string{"*"}}}})
+	exchange := func(tok string) *httptest.ResponseRecorder {
+		return e.do("POST", "/v0/auth/github-oidc", "", mustJSON(map[string]string{"oidc_token": tok}))
+	}
+	if w := exchange(gh.Token(t, map[string]any{"aud": aud})); w.Code != http.StatusOK {
+		t.Fatalf("genuine token: %d %s", w.Code, w.Body)
+	}
+	newKey := rotated.Token(t, map[string]any{"aud": aud, "iss": gh.Issuer})
+	w := exchange(newKey)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("key set refetch refused: %d (Retry-After %q), want 503 with Retry-After: %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	problem(t, w)
+	e.mu.Lock()
+	if ev := e.events[len(e.events)-1]; ev.Status != http.StatusServiceUnavailable {
+		t.Errorf("audit %+v, want 503", ev)
+	}
+	e.mu.Unlock()
+	// Once the key set may be fetched again, a key it does not hold is
+	// a token that does not verify.
+	e.clock.Add(oidcRefetch + time.Second)
+	if w := exchange(newKey); w.Code != http.StatusUnauthorized {
+		t.Fatalf("after the refetch interval: %d %s", w.Code, w.Body)
 	}
 }

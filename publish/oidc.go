@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -45,6 +46,7 @@ type githubClaims struct {
 type githubVerifier struct {
 	issuer, audience string
 	client           *http.Client
+	transport        *boundedTransport
 	now              func() time.Time
 
 	mu       sync.Mutex // held during discovery; guards the fields below
@@ -63,11 +65,12 @@ func newGitHubVerifier(cfg GitHubOIDC, client *http.Client, now func() time.Time
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	c.Transport = &boundedTransport{base: base, now: now, last: map[string]time.Time{}}
+	bt := &boundedTransport{base: base, now: now, last: map[string]time.Time{}}
+	c.Transport = bt
 	if c.Timeout == 0 {
 		c.Timeout = oidcTimeout
 	}
-	return &githubVerifier{issuer: cfg.Issuer, audience: cfg.Audience, client: &c, now: now}
+	return &githubVerifier{issuer: cfg.Issuer, audience: cfg.Audience, client: &c, transport: bt, now: now}
 }
 
 func (v *githubVerifier) ready(ctx context.Context) (*oidc.IDTokenVerifier, error) {
@@ -126,8 +129,16 @@ func (v *githubVerifier) verify(ctx context.Context, raw string) (githubClaims, 
 	if err != nil {
 		return githubClaims{}, nil, err
 	}
+	failed := v.transport.failed.Load()
 	tok, err := verifier.Verify(ctx, raw)
 	if err != nil {
+		// go-oidc wraps a key fetch error with %v: a key set that could
+		// not be fetched (refused by the refetch limit, or the issuer
+		// failing) while this token was verified means the token's key
+		// may be one the issuer rotated in, not that the token is bad.
+		if v.transport.failed.Load() != failed {
+			return githubClaims{}, nil, fmt.Errorf("%w: fetching the key set: %w", ErrOIDCUnavailable, err)
+		}
 		return githubClaims{}, nil, fmt.Errorf("%w: %w", ErrOIDCToken, err)
 	}
 	var gc githubClaims
@@ -167,6 +178,10 @@ type boundedTransport struct {
 
 	mu   sync.Mutex
 	last map[string]time.Time // by URL without query
+
+	// failed counts fetches refused by the limit, failed in transport,
+	// or answered with a server error.
+	failed atomic.Uint64
 }
 
 var errRefetchLimited = errors.New("fetched less than 10 s ago")
@@ -178,6 +193,7 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	t.mu.Lock()
 	if last, ok := t.last[key]; ok && t.now().Sub(last) < oidcRefetch {
 		t.mu.Unlock()
+		t.failed.Add(1)
 		return nil, fmt.Errorf("%s: %w", key, errRefetchLimited)
 	}
 	if len(t.last) > 16 {
@@ -187,7 +203,11 @@ func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	t.mu.Unlock()
 	resp, err := t.base.RoundTrip(req)
 	if err != nil {
+		t.failed.Add(1)
 		return nil, err
+	}
+	if resp.StatusCode >= 500 {
+		t.failed.Add(1)
 	}
 	resp.Body = &boundedBody{rc: resp.Body}
 	return resp, nil

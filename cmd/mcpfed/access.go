@@ -197,8 +197,10 @@ func (gk *gatekeeper) adminAudit(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The deployed list is a view's read, decided and audited as one.
-		if !strings.Contains(r.URL.Path, federate.ExtensionPath+"/") || strings.Contains(r.URL.Path, federate.ExtensionPath+"/deployed") {
+		// The deployed list is a view's read, decided and audited as one;
+		// approval writes are audited by the curation API, with their subject.
+		approvalWrite := strings.Contains(r.URL.Path, federate.ExtensionPath+"/approvals") && (r.Method == http.MethodPut || r.Method == http.MethodDelete)
+		if !strings.Contains(r.URL.Path, federate.ExtensionPath+"/") || strings.Contains(r.URL.Path, federate.ExtensionPath+"/deployed") || approvalWrite {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -6,12 +6,15 @@ import (
 	"net/http"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mcpfed/mcpfed/auth"
 	"github.com/mcpfed/mcpfed/config"
 	"github.com/mcpfed/mcpfed/curation"
 	"github.com/mcpfed/mcpfed/federate"
+	"github.com/mcpfed/mcpfed/store"
 	"github.com/mcpfed/mcpfed/upstream"
 	"github.com/mcpfed/mcpfed/upstream/gitsource"
 )
@@ -126,6 +129,7 @@ func (g *gateway) curationRoutes(mux *http.ServeMux, root *federate.View, views 
 		Reviewer: reviewer,
 		Admin:    g.access.adminSubject,
 		Entries:  g.queueEntries(root, views),
+		Audit:    g.access.auditCuration,
 		Clock:    g.clock,
 		Logger:   g.logger,
 	})
@@ -137,17 +141,44 @@ func (g *gateway) curationRoutes(mux *http.ServeMux, root *federate.View, views 
 // withWrites sends the requests a pattern of writes matches to writes and
 // every other to api. Only a path in canonical form is looked up: a
 // ServeMux would redirect the others, where the read API answers them
-// itself (a 400 for an empty segment).
-func withWrites(writes *http.ServeMux, api http.Handler) http.Handler {
+// itself (a 400 for an empty segment). The write routes are under the
+// per-client rate limit as the read API is (api applies it itself).
+func (gk *gatekeeper) withWrites(writes *http.ServeMux, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Path; p == canonicalPath(p) {
 			if _, pattern := writes.Handler(r); pattern != "" {
-				writes.ServeHTTP(w, r)
+				if gk.limitWrite(w, r) {
+					writes.ServeHTTP(w, r)
+				}
 				return
 			}
 		}
 		api.ServeHTTP(w, r)
 	})
+}
+
+// limitWrite applies the per-client rate limit to a write route, keyed
+// as the read API keys it: by a verified token of mcpfed's own, else (no
+// token, a registry token, an invalid one) by the client's address. Over
+// the limit it answers 429 with Retry-After and returns false.
+func (gk *gatekeeper) limitWrite(w http.ResponseWriter, r *http.Request) bool {
+	if gk.limiter == nil {
+		return true
+	}
+	client := gk.proxies.ClientAddress(r)
+	id, err := gk.authn.Authenticate(r.Context(), r)
+	if err != nil {
+		id = auth.Identity{}
+	}
+	ok, wait := gk.limiter.Allow(auth.ClientKey(id, client))
+	if ok {
+		return true
+	}
+	rec := auth.Record{View: "writes", Client: client, Subject: id.Subject, Issuer: id.Issuer,
+		Decision: auth.ResultRateLimited, Reason: "over the per-client rate limit"}
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+	gk.refuse(w, r, rec, http.StatusTooManyRequests, "too many requests from this client; retry later")
+	return false
 }
 
 // canonicalPath is p as ServeMux would redirect it: cleaned, its trailing
@@ -161,6 +192,24 @@ func canonicalPath(p string) string {
 		c += "/"
 	}
 	return c
+}
+
+// auditCuration writes a decision write to the audit stream with who
+// wrote it ("admin" for the admin token file).
+func (gk *gatekeeper) auditCuration(r *http.Request, e curation.Event) {
+	rec := auth.Record{View: "curation", Client: gk.proxies.ClientAddress(r), Subject: e.Subject, Status: e.Status, Decision: auth.ResultAllow}
+	rec.Reason = "approvals " + e.Action + " " + e.Server
+	if e.Versions != "" {
+		rec.Reason += "@" + e.Versions
+	}
+	if e.Decision != "" {
+		rec.Reason += ": " + e.Decision
+	}
+	// Bounded like the publishing records' reasons.
+	if max := 64 + store.MaxNameBytes + store.MaxVersionBytes + 256; len(rec.Reason) > max {
+		rec.Reason = strings.ToValidUTF8(rec.Reason[:max], "")
+	}
+	gk.audit(r, rec)
 }
 
 // reviewer admits verified tokens carrying claims; another verified token

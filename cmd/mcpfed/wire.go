@@ -224,7 +224,7 @@ func wire(cfg config.Config, logger *slog.Logger, clock func() time.Time, opts .
 		return nil, err
 	}
 	g.curationRoutes(writes, root, views)
-	h := g.access.wellKnown(g.access.adminAudit(withWrites(writes, api)))
+	h := g.access.wellKnown(g.access.adminAudit(g.access.withWrites(writes, api)))
 	if cfg.AccessLog {
 		h = metrics.AccessLog(logger, h)
 	}
