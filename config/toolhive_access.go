@@ -256,6 +256,9 @@ func (st *thvState) finishViews() {
 				in = append(in, v.name)
 			}
 		}
+		if len(st.views) == 0 && st.oauth {
+			in = []string{DefaultView} // no registries: the root serves every source, gated by their claims
+		}
 		switch {
 		case !st.oauth:
 			r.warn(s.claimsLine, s.claimsPath, "ignored: auth.mode is anonymous (toolhive-registry-server applies claims to callers with a token only)")

@@ -220,6 +220,13 @@ auth: {oauth: {providers: [{name: i, issuerUrl: https://i.example, audience: a}]
 					t.Errorf("sources %+v views %+v", cfg.Sources, cfg.Views)
 				}
 			}},
+		{"source claims without registries gate the root", "sources:\n  - name: f\n    file: {path: /f.json}\n    claims: {team: a}\nauth: {mode: oauth, oauth: {providers: [{name: i, issuerUrl: https://i.example, audience: a}]}}\n",
+			[]string{"they are required by every view serving the source (default)"}, []string{"no registry serves the source", "problem"},
+			func(t *testing.T, cfg Config) {
+				if root := cfg.RootView(); root.Access.Anonymous || root.Access.Claims["team"] != "a" {
+					t.Errorf("root %+v", root)
+				}
+			}},
 		{"single-source with oauth: the root needs a token", "registryName: r\nsource: {type: file, file: {path: /r.json}}\nauth: {mode: oauth, oauth: {providers: [{name: i, issuerUrl: https://i.example, audience: a}]}}\n", nil, []string{"problem", "warning"},
 			func(t *testing.T, cfg Config) {
 				if len(cfg.Views) != 1 || cfg.Views[0].Name != DefaultView || cfg.Views[0].Access.Anonymous {
