@@ -310,6 +310,15 @@ func (s *Source) install(sess *session, now time.Time) error {
 	if n := len(b.entries); n > s.o.Spec.MaxEntries {
 		return fmt.Errorf("%d resources are exported, more than maxEntries (%d): %w", n, s.o.Spec.MaxEntries, upstream.ErrTooLarge)
 	}
+	if max := s.o.Spec.MaxBytes; max > 0 {
+		var size int64
+		for _, e := range b.entries {
+			size += int64(len(e.Server))
+		}
+		if size > max {
+			return fmt.Errorf("the exported entries take %d bytes, more than maxBytes (%d): %w", size, max, upstream.ErrTooLarge)
+		}
+	}
 	if s.Snapshot() != nil && b.sig == s.sig {
 		return upstream.ErrUnchanged
 	}

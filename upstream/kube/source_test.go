@@ -349,6 +349,29 @@ func TestSourceMaxEntries(t *testing.T) {
 	}
 }
 
+// TestSourceMaxBytes checks a byte bound on what the exported resources
+// make: annotations are every tenant's to write, so their total is
+// bounded, not only their count.
+func TestSourceMaxBytes(t *testing.T) {
+	t.Parallel()
+	defs := `[{"name":"t","description":"` + strings.Repeat("x", 2000) + `"}]`
+	c := newFakeCluster(t,
+		mcpServer("ns", "a", "img", exported(githubURL, "A", AnnotationToolDefinitions, defs)),
+		mcpServer("ns", "b", "img", exported(githubURL, "B", AnnotationToolDefinitions, defs)),
+	)
+	s := testSource(t, c, Spec{MaxBytes: 3000})
+	if err := s.Load(context.Background()); !errors.Is(err, upstream.ErrTooLarge) {
+		t.Fatalf("load over maxBytes: %v", err)
+	}
+	if s.Snapshot() != nil {
+		t.Error("a snapshot over the bound was installed")
+	}
+	s = testSource(t, c, Spec{MaxBytes: 1 << 20})
+	if err := s.Load(context.Background()); err != nil {
+		t.Fatalf("load under maxBytes: %v", err)
+	}
+}
+
 // TestSourcePersists checks the snapshot is saved and restored like every
 // snapshot source's, and served while the cluster cannot be reached.
 func TestSourcePersists(t *testing.T) {

@@ -29,6 +29,7 @@ var AllResources = []string{ResourceMCPServers, ResourceMCPRemoteProxies, Resour
 const (
 	DefaultDebounce    = 2 * time.Second
 	DefaultMaxEntries  = 10000
+	DefaultMaxBytes    = 64 << 20
 	DefaultLoadTimeout = 2 * time.Minute
 )
 
@@ -52,6 +53,10 @@ type Spec struct {
 	Debounce time.Duration `yaml:"debounce"`
 	// MaxEntries bounds the entries (and instances) the source holds.
 	MaxEntries int `yaml:"maxEntries"`
+	// MaxBytes bounds the size of the entries the source holds (their
+	// server.json bytes): annotations are written by every tenant of a
+	// watched namespace.
+	MaxBytes int64 `yaml:"maxBytes"`
 	// LoadTimeout bounds the first list of every resource.
 	LoadTimeout time.Duration `yaml:"loadTimeout"`
 }
@@ -66,6 +71,9 @@ func (s *Spec) ApplyDefaults() {
 	}
 	if s.MaxEntries == 0 {
 		s.MaxEntries = DefaultMaxEntries
+	}
+	if s.MaxBytes == 0 {
+		s.MaxBytes = DefaultMaxBytes
 	}
 	if s.LoadTimeout == 0 {
 		s.LoadTimeout = DefaultLoadTimeout
@@ -99,6 +107,9 @@ func (s Spec) Validate() error {
 	}
 	if s.Debounce < 0 {
 		errs = append(errs, errors.New("debounce: must not be negative"))
+	}
+	if s.MaxBytes < 0 {
+		errs = append(errs, errors.New("maxBytes: must not be negative"))
 	}
 	if s.MaxEntries < 0 {
 		errs = append(errs, errors.New("maxEntries: must not be negative"))
