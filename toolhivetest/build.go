@@ -1,16 +1,16 @@
 package toolhivetest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpfed/mcpfed/mcpfedtest"
 )
 
 // EnvGate opts in to the tests that run thv (make test-toolhive).
@@ -94,7 +94,7 @@ func build(ctx context.Context, version string) (bin string, built bool, err err
 	// the install.
 	cmd.Dir = tmp
 	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=", "GOWORK=off", "CGO_ENABLED=0")
-	if err := runQuiet(ctx, cmd); err != nil {
+	if err := mcpfedtest.RunQuiet(ctx, cmd); err != nil {
 		return "", false, fmt.Errorf("build thv %s: %w", version, err)
 	}
 	if err := os.Rename(filepath.Join(tmp, "thv"), bin); err != nil {
@@ -120,26 +120,4 @@ func validVersion(v string) bool {
 func executable(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
-}
-
-// runQuiet runs cmd; on failure the error carries the end of its output.
-func runQuiet(ctx context.Context, cmd *exec.Cmd) error {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("%w (%w)", err, ctx.Err())
-		}
-		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, lastLines(out.String(), 40))
-	}
-	return nil
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

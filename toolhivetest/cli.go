@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpfed/mcpfed/mcpfedtest"
 	"github.com/mcpfed/mcpfed/pgtest"
 )
 
@@ -86,7 +87,7 @@ func (c *CLI) Run(ctx context.Context, args ...string) (string, error) {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (%w)", err, ctx.Err())
 		}
-		return stdout.String(), fmt.Errorf("thv %s: %w\n%s", strings.Join(args, " "), err, lastLines(stderr.String(), 20))
+		return stdout.String(), fmt.Errorf("thv %s: %w\n%s", strings.Join(args, " "), err, mcpfedtest.LastLines(stderr.String(), 20))
 	}
 	return stdout.String(), nil
 }
@@ -114,7 +115,7 @@ func (s *Server) Log() string {
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
 	}
-	return lastLines(string(b), 60)
+	return mcpfedtest.LastLines(string(b), 60)
 }
 
 // Serve runs `thv serve` on a free loopback port until the test ends and

@@ -1,52 +1,20 @@
 package toolhivetest
 
 import (
-	"context"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 
-	"github.com/mcpfed/mcpfed/pgtest"
+	"github.com/mcpfed/mcpfed/mcpfedtest"
 )
 
-// Mcpfed is a running gateway.
-type Mcpfed struct {
-	// URL is its base URL, http://127.0.0.1:<port>.
-	URL string
-
-	logFile string
-}
-
-// Log returns the end of the gateway's log.
-func (m *Mcpfed) Log() string {
-	b, err := os.ReadFile(m.logFile)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	return lastLines(string(b), 60)
-}
+// Mcpfed is a running gateway; its Log returns the last 60 lines.
+type Mcpfed = mcpfedtest.Process
 
 // BuildMcpfed builds the gateway from this checkout into the test's
 // temporary directory.
 func BuildMcpfed(t testing.TB) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	out := filepath.Join(t.TempDir(), "mcpfed")
-	var err error
-	// Twice: a build racing other go commands on a shared cache can fail
-	// once spuriously.
-	for range 2 {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/mcpfed/mcpfed/cmd/mcpfed")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if err = runQuiet(ctx, cmd); err == nil {
-			return out
-		}
-	}
-	t.Fatalf("toolhivetest: build mcpfed: %v", err)
-	return ""
+	return mcpfedtest.Build(t, mcpfedtest.NoCgo(), mcpfedtest.BuildTimeout(buildTimeout))
 }
 
 // StartMcpfed runs bin with no configuration, serving its built-in
@@ -55,20 +23,11 @@ func BuildMcpfed(t testing.TB) string {
 // /readyz answers 200.
 func StartMcpfed(t testing.TB, bin string) *Mcpfed {
 	t.Helper()
-	port, err := pgtest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	m := &Mcpfed{URL: "http://127.0.0.1:" + strconv.Itoa(port), logFile: filepath.Join(dir, "mcpfed.log")}
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = []string{
+	return mcpfedtest.Start(t, bin, []string{
 		"PATH=/usr/bin:/bin",
 		"HOME=" + dir,
-		"MCPFED_LISTEN_ADDR=127.0.0.1:" + strconv.Itoa(port),
 		"MCPFED_STATE_DIR=" + filepath.Join(dir, "state"),
 		"MCPFED_LOG_FORMAT=text",
-	}
-	waitStarted(t, cmd, m.logFile, m.URL+"/readyz", m.Log)
-	return m
+	}, mcpfedtest.ReadyTimeout(serveReadyTimeout), mcpfedtest.LogLines(60))
 }

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/mcpfed/mcpfed/mcpfedtest"
 )
 
 // EnvBrowser names the variable that points the tests at a browser binary
@@ -67,7 +69,7 @@ type Browser struct {
 	proxy       net.Listener
 	proxyDone   sync.WaitGroup
 	refused     atomic.Int64 // connections the dead-end proxy closed
-	output      *boundedBuffer
+	output      *mcpfedtest.TailBuffer
 }
 
 // Start runs the browser at path headless, with its profile in
@@ -82,7 +84,7 @@ func Start(ctx context.Context, path, profileDir string) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("browser: dead-end proxy: %w", err)
 	}
-	b := &Browser{proxy: proxy, output: &boundedBuffer{max: 64 << 10}}
+	b := &Browser{proxy: proxy, output: &mcpfedtest.TailBuffer{Max: 64 << 10}}
 	b.proxyDone.Go(func() {
 		for {
 			c, err := proxy.Accept()
@@ -170,27 +172,4 @@ func (b *Browser) Close() {
 	b.allocCancel()
 	b.proxy.Close()
 	b.proxyDone.Wait()
-}
-
-// boundedBuffer keeps the last max bytes written to it.
-type boundedBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (b *boundedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *boundedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

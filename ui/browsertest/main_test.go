@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/mcpfed/mcpfed/mcpfedtest"
 )
 
 var update = flag.Bool("update", false, "write the screenshots to docs/screenshots")
@@ -30,7 +32,7 @@ var (
 
 type harness struct {
 	browser *Browser
-	server  *Server
+	server  *mcpfedtest.Process
 	// tokens of the static bearer tokens the configuration defines.
 	tokens map[string]string
 }
@@ -83,11 +85,11 @@ func runMain(m *testing.M) int {
 	}
 	h.browser.Close()
 	if err := h.server.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "browsertest: mcpfed did not stop cleanly: %v\n%s", err, h.server.Logs())
+		fmt.Fprintf(os.Stderr, "browsertest: mcpfed did not stop cleanly: %v\n%s", err, h.server.Log())
 		code = 1
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- mcpfed log (tail)\n%s\n--- browser output (tail, D-Bus noise left out)\n%s\n", tail(h.server.Logs(), 8000), tail(withoutDBus(h.browser.Output()), 4000))
+		fmt.Fprintf(os.Stderr, "--- mcpfed log (tail)\n%s\n--- browser output (tail, D-Bus noise left out)\n%s\n", tail(h.server.Log(), 8000), tail(withoutDBus(h.browser.Output()), 4000))
 	}
 	return code
 }
@@ -96,7 +98,7 @@ func setUp(browserPath, dir string) (*harness, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	start := time.Now()
-	bin, err := Build(ctx, dir, raceEnabled)
+	bin, err := mcpfedtest.BuildContext(ctx, dir, mcpfedtest.Race(raceEnabled))
 	if err != nil {
 		return nil, err
 	}
