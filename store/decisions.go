@@ -103,19 +103,12 @@ func (s *sqlStore) decisions(ctx context.Context) ([]Decision, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Decision
-	for rows.Next() {
-		if len(out) == MaxDecisions {
-			return nil, fmt.Errorf("more than %d decisions stored", MaxDecisions)
-		}
+	out, err := scanAll(rows, MaxDecisions, "decisions", func(rows *sql.Rows) (Decision, error) {
 		var d Decision
-		if err := rows.Scan(&d.ServerName, &d.Versions, &d.Decision, &d.Note, &d.Who, dbTime{&d.At}); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
+		err := rows.Scan(&d.ServerName, &d.Versions, &d.Decision, &d.Note, &d.Who, dbTime{&d.At})
+		return d, err
+	})
+	if err != nil {
 		return nil, err
 	}
 	// Byte order, the same on both databases whatever their collation.
@@ -161,4 +154,25 @@ func (s *sqlStore) changes(ctx context.Context, after int64, limit int) ([]Chang
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// scanAll reads every row with scan, at most max of them (a query asks
+// for max+1 to tell a full table from a complete one), and closes rows.
+func scanAll[T any](rows *sql.Rows, max int, what string, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		if len(out) == max {
+			return nil, fmt.Errorf("more than %d %s stored", max, what)
+		}
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -213,19 +213,8 @@ func (s *sqlStore) scanServers(ctx context.Context, db querier, query string, ma
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []Server
-	for rows.Next() {
-		if len(out) == max {
-			return nil, fmt.Errorf("more than %d server versions stored", max)
-		}
-		sv, err := scanServer(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sv)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, max, "server versions", func(rows *sql.Rows) (Server, error) { return scanServer(rows) })
+	if err != nil {
 		return nil, err
 	}
 	slices.SortFunc(out, func(a, b Server) int {
