@@ -19,7 +19,7 @@ type fakeStore struct {
 	changes   []store.Change
 	fail      error // returned by every call while set
 	reads     int
-	watchers  []chan struct{}
+	notify    store.Notifier
 }
 
 func (f *fakeStore) setFail(err error) {
@@ -70,12 +70,7 @@ func (f *fakeStore) DeleteDecision(_ context.Context, name, versions, who string
 
 func (f *fakeStore) appendChange(who, kind, server string, detail json.RawMessage) {
 	f.changes = append(f.changes, store.Change{Seq: int64(len(f.changes) + 1), At: time.Unix(1700000000, 0), Who: who, Kind: kind, Server: server, Detail: detail})
-	for _, w := range f.watchers {
-		select {
-		case w <- struct{}{}:
-		default:
-		}
-	}
+	f.notify.Signal()
 }
 
 func (f *fakeStore) Decisions(context.Context) ([]store.Decision, error) {
@@ -104,29 +99,7 @@ func (f *fakeStore) Changes(_ context.Context, after int64, limit int) ([]store.
 }
 
 // Watch signals after every write until ctx ends (then it is closed).
-func (f *fakeStore) Watch(ctx context.Context) <-chan struct{} {
-	in := make(chan struct{}, 1)
-	f.mu.Lock()
-	f.watchers = append(f.watchers, in)
-	f.mu.Unlock()
-	out := make(chan struct{})
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-in:
-				select {
-				case out <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
+func (f *fakeStore) Watch(ctx context.Context) <-chan struct{} { return f.notify.Watch(ctx) }
 
 // writeBehind adds a decision as another replica would: the store
 // signals, nothing else is told.

@@ -16,13 +16,13 @@ import (
 // revision, Watch), a switch that makes every call fail, and a count of
 // writes so a test can assert that nothing was written.
 type fakeStore struct {
-	mu       sync.Mutex
-	servers  []store.Server
-	changes  []store.Change
-	rev      int64
-	fail     error
-	watchers []chan struct{}
-	now      func() time.Time
+	mu      sync.Mutex
+	servers []store.Server
+	changes []store.Change
+	rev     int64
+	fail    error
+	notify  store.Notifier
+	now     func() time.Time
 }
 
 func newFakeStore() *fakeStore {
@@ -45,12 +45,7 @@ func (f *fakeStore) wrote(kind, who string, s store.Server, detail any) {
 	d, _ := json.Marshal(detail)
 	f.rev++
 	f.changes = append(f.changes, store.Change{Seq: f.rev, At: f.now(), Who: who, Kind: kind, Server: s.Name, Version: s.Version, Detail: d})
-	for _, w := range f.watchers {
-		select {
-		case w <- struct{}{}:
-		default:
-		}
-	}
+	f.notify.Signal()
 }
 
 // relatest marks the latest version of name: the newest publication among
@@ -174,29 +169,7 @@ func (f *fakeStore) Revision(context.Context) (int64, error) {
 	return f.rev, nil
 }
 
-func (f *fakeStore) Watch(ctx context.Context) <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	in := make(chan struct{}, 1)
-	f.watchers = append(f.watchers, in)
-	out := make(chan struct{})
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-in:
-				select {
-				case out <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
+func (f *fakeStore) Watch(ctx context.Context) <-chan struct{} { return f.notify.Watch(ctx) }
 
 func (f *fakeStore) Close() error { return nil }
 

@@ -192,3 +192,27 @@ func (s *sqlStore) listenOnce(ctx context.Context) (listening bool, err error) {
 		}
 	}
 }
+
+// Notifier is Watch's fan-out for other implementations of Store (test
+// fakes): each channel holds one pending signal and is closed when its
+// context ends. The zero value is ready to use.
+type Notifier struct {
+	once sync.Once
+	n    *notifier
+}
+
+func (p *Notifier) get() *notifier {
+	p.once.Do(func() { p.n = newNotifier() })
+	return p.n
+}
+
+// Watch is Store.Watch.
+func (p *Notifier) Watch(ctx context.Context) <-chan struct{} { return p.get().watch(ctx) }
+
+// Signal tells every watcher of a write.
+func (p *Notifier) Signal() {
+	n := p.get()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.broadcastLocked()
+}

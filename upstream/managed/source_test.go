@@ -25,12 +25,12 @@ func TestMain(m *testing.M) {
 // fakeStore is the part of store.Store a managed source reads, in memory:
 // put adds a version and notifies the watchers; fail makes reads fail.
 type fakeStore struct {
-	mu       sync.Mutex
-	servers  []store.Server
-	rev      int64
-	fail     error
-	reads    int
-	watchers []chan struct{}
+	mu      sync.Mutex
+	servers []store.Server
+	rev     int64
+	fail    error
+	reads   int
+	notify  store.Notifier
 }
 
 func (f *fakeStore) put(s ...store.Server) {
@@ -38,12 +38,7 @@ func (f *fakeStore) put(s ...store.Server) {
 	defer f.mu.Unlock()
 	f.servers = append(f.servers, s...)
 	f.rev++
-	for _, w := range f.watchers {
-		select {
-		case w <- struct{}{}:
-		default:
-		}
-	}
+	f.notify.Signal()
 }
 
 func (f *fakeStore) setFail(err error) {
@@ -77,29 +72,7 @@ func (f *fakeStore) Revision(context.Context) (int64, error) {
 	return f.rev, nil
 }
 
-func (f *fakeStore) Watch(ctx context.Context) <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	in := make(chan struct{}, 1)
-	f.watchers = append(f.watchers, in)
-	out := make(chan struct{})
-	go func() {
-		defer close(out)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-in:
-				select {
-				case out <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out
-}
+func (f *fakeStore) Watch(ctx context.Context) <-chan struct{} { return f.notify.Watch(ctx) }
 
 func (f *fakeStore) Publish(context.Context, store.Server, string) (store.Server, error) {
 	return store.Server{}, errors.New("not used")
@@ -244,7 +217,7 @@ func TestRun(t *testing.T) {
 	st.mu.Lock()
 	st.rev++ // a write elsewhere, notified while reads fail
 	st.servers = append(st.servers, version("com.acme/weather", "3.0.0", true, "active"))
-	st.watchers[0] <- struct{}{}
+	st.notify.Signal()
 	st.mu.Unlock()
 	waitFor(t, "the failed load", func() bool { return s.Status().State() == "stale" })
 	if s.Snapshot() != before {
