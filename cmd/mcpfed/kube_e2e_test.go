@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,10 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/mcpfed/mcpfed/kubetest"
 	"github.com/mcpfed/mcpfed/upstream/kube"
@@ -64,7 +60,7 @@ func TestKubeGatewayEndToEnd(t *testing.T) {
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), e2eBudget)
 	defer cancel()
-	admin := e2eClient(t, c.Kubeconfig)
+	admin := kubetest.DynamicClient(t, c.Kubeconfig)
 
 	// The cluster: ToolHive's CRDs, mcpfed's service account with the
 	// shipped RBAC, and a namespace of MCP servers.
@@ -89,7 +85,7 @@ func TestKubeGatewayEndToEnd(t *testing.T) {
 		"clusters:\n- name: test\n  cluster: {server: "+c.Server+", certificate-authority: "+c.CAFile+"}\n"+
 		"users:\n- name: mcpfed\n  user: {token: "+c.Token(t, "mcpfed", "mcpfed")+"}\n"+
 		"contexts:\n- name: test\n  context: {cluster: test, user: mcpfed}\ncurrent-context: test\n")
-	asSA := e2eClient(t, kubeconfig)
+	asSA := kubetest.DynamicClient(t, kubeconfig)
 	e2eWait(ctx, t, "the service account allowed to list mcpservers (CRD served, RBAC in effect)", func() (bool, string) {
 		_, err := asSA.Resource(e2eMCP).List(ctx, metav1.ListOptions{Limit: 1})
 		return err == nil, fmt.Sprint(err)
@@ -512,49 +508,14 @@ func e2eAnnotate(ctx context.Context, t *testing.T, c dynamic.Interface, name, k
 	}
 }
 
-// e2eClient is a dynamic client for kubeconfig; its connections are closed
-// when the test ends.
-func e2eClient(t *testing.T, kubeconfig string) dynamic.Interface {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.CloseIdleConnections)
-	c, err := dynamic.NewForConfigAndClient(cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // e2eDecode reads every object of a YAML file.
 func e2eDecode(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
-	f, err := os.Open(path)
+	objs, err := kubetest.ReadObjects(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 64<<10)
-	var out []*unstructured.Unstructured
-	for {
-		var obj map[string]any
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if len(obj) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: obj})
-		}
-	}
+	return objs
 }
 
 func e2eWrite(t *testing.T, path, content string) {

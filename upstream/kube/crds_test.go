@@ -29,7 +29,7 @@ func TestCRDsHaveTheFieldsRead(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.resource, func(t *testing.T) {
 			t.Parallel()
-			objs := decodeFile(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", tc.file))
+			objs := readObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", tc.file))
 			if len(objs) != 1 {
 				t.Fatalf("%d objects", len(objs))
 			}

@@ -3,9 +3,6 @@ package kube
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,10 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/mcpfed/mcpfed/kubetest"
 )
@@ -37,8 +31,7 @@ var (
 
 func TestKubeSourceAgainstAPIServer(t *testing.T) {
 	c := kubetest.Start(t)
-	admin, adminHTTP := dynamicClient(t, c.Kubeconfig)
-	t.Cleanup(adminHTTP.CloseIdleConnections)
+	admin := kubetest.DynamicClient(t, c.Kubeconfig)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -50,15 +43,14 @@ func TestKubeSourceAgainstAPIServer(t *testing.T) {
 	c.CreateNamespace(t, "mcpfed")
 	c.CreateServiceAccount(t, "mcpfed", "mcpfed")
 	c.CreateNamespace(t, "tools")
-	for _, obj := range decodeFile(t, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml")) {
+	for _, obj := range readObjects(t, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml")) {
 		resource := strings.ToLower(obj.GetKind()) + "s"
 		if _, err := admin.Resource(rbacGV.WithResource(resource)).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create %s: %v", obj.GetKind(), err)
 		}
 	}
 	kubeconfig := writeKubeconfig(t, c.Server, c.CAFile, c.Token(t, "mcpfed", "mcpfed"))
-	asSA, saHTTP := dynamicClient(t, kubeconfig)
-	t.Cleanup(saHTTP.CloseIdleConnections)
+	asSA := kubetest.DynamicClient(t, kubeconfig)
 	waitFor(t, "the service account allowed to list mcpservers", func() bool {
 		_, err := asSA.Resource(gvrOf(KindMCPServer)).List(ctx, metav1.ListOptions{Limit: 1})
 		return err == nil
@@ -159,25 +151,6 @@ func TestKubeSourceAgainstAPIServer(t *testing.T) {
 	}
 }
 
-// dynamicClient is a client for kubeconfig, and its HTTP client (to close
-// its connections at the end).
-func dynamicClient(t *testing.T, kubeconfig string) (dynamic.Interface, *http.Client) {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := dynamic.NewForConfigAndClient(cfg, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, h
-}
-
 func writeKubeconfig(t *testing.T, server, caFile, token string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "kubeconfig")
@@ -190,36 +163,11 @@ func writeKubeconfig(t *testing.T, server, caFile, token string) string {
 	return p
 }
 
-// decodeFile reads every object of a YAML file.
-func decodeFile(t *testing.T, path string) []*unstructured.Unstructured {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 64<<10)
-	var out []*unstructured.Unstructured
-	for {
-		var obj map[string]any
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if len(obj) > 0 {
-			out = append(out, &unstructured.Unstructured{Object: obj})
-		}
-	}
-}
-
 // applyCRD creates a CRD of testdata/toolhive/crds and waits until its
 // resource can be listed.
 func applyCRD(ctx context.Context, t *testing.T, admin dynamic.Interface, file, resource string) {
 	t.Helper()
-	for _, crd := range decodeFile(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", file)) {
+	for _, crd := range readObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", file)) {
 		if _, err := admin.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create CRD %s: %v", crd.GetName(), err)
 		}
@@ -261,4 +209,13 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := kubetest.ReadObjects(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
 }
