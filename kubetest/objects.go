@@ -58,3 +58,13 @@ func DynamicClient(t testing.TB, kubeconfig string) dynamic.Interface {
 	}
 	return c
 }
+
+// MustReadObjects is ReadObjects failing the test on error.
+func MustReadObjects(t testing.TB, path string) []*unstructured.Unstructured {
+	t.Helper()
+	objs, err := ReadObjects(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs
+}

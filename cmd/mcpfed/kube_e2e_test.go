@@ -65,7 +65,7 @@ func TestKubeGatewayEndToEnd(t *testing.T) {
 	// The cluster: ToolHive's CRDs, mcpfed's service account with the
 	// shipped RBAC, and a namespace of MCP servers.
 	for _, f := range []string{"toolhive.stacklok.dev_mcpservers.yaml", "toolhive.stacklok.dev_mcpremoteproxies.yaml", "toolhive.stacklok.dev_virtualmcpservers.yaml"} {
-		for _, crd := range e2eDecode(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", f)) {
+		for _, crd := range kubetest.MustReadObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", f)) {
 			if _, err := admin.Resource(e2eCRDs).Create(ctx, crd, metav1.CreateOptions{}); err != nil {
 				t.Fatalf("create CRD %s: %v", crd.GetName(), err)
 			}
@@ -74,7 +74,7 @@ func TestKubeGatewayEndToEnd(t *testing.T) {
 	c.CreateNamespace(t, "mcpfed")
 	c.CreateServiceAccount(t, "mcpfed", "mcpfed")
 	c.CreateNamespace(t, "tools")
-	for _, obj := range e2eDecode(t, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml")) {
+	for _, obj := range kubetest.MustReadObjects(t, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml")) {
 		gvr := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: strings.ToLower(obj.GetKind()) + "s"}
 		if _, err := admin.Resource(gvr).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create %s: %v", obj.GetKind(), err)
@@ -509,14 +509,6 @@ func e2eAnnotate(ctx context.Context, t *testing.T, c dynamic.Interface, name, k
 }
 
 // e2eDecode reads every object of a YAML file.
-func e2eDecode(t *testing.T, path string) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := kubetest.ReadObjects(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
 
 func e2eWrite(t *testing.T, path, content string) {
 	t.Helper()

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mcpfed/mcpfed/kubetest"
 )
 
 // TestCRDsHaveTheFieldsRead checks, against ToolHive's CRDs as they ship
@@ -29,7 +31,7 @@ func TestCRDsHaveTheFieldsRead(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.resource, func(t *testing.T) {
 			t.Parallel()
-			objs := readObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", tc.file))
+			objs := kubetest.MustReadObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", tc.file))
 			if len(objs) != 1 {
 				t.Fatalf("%d objects", len(objs))
 			}

@@ -43,7 +43,7 @@ func TestKubeSourceAgainstAPIServer(t *testing.T) {
 	c.CreateNamespace(t, "mcpfed")
 	c.CreateServiceAccount(t, "mcpfed", "mcpfed")
 	c.CreateNamespace(t, "tools")
-	for _, obj := range readObjects(t, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml")) {
+	for _, obj := range kubetest.MustReadObjects(t, filepath.Join("..", "..", "deploy", "kubernetes", "rbac.yaml")) {
 		resource := strings.ToLower(obj.GetKind()) + "s"
 		if _, err := admin.Resource(rbacGV.WithResource(resource)).Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create %s: %v", obj.GetKind(), err)
@@ -167,7 +167,7 @@ func writeKubeconfig(t *testing.T, server, caFile, token string) string {
 // resource can be listed.
 func applyCRD(ctx context.Context, t *testing.T, admin dynamic.Interface, file, resource string) {
 	t.Helper()
-	for _, crd := range readObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", file)) {
+	for _, crd := range kubetest.MustReadObjects(t, filepath.Join("..", "..", "testdata", "toolhive", "crds", file)) {
 		if _, err := admin.Resource(crdGVR).Create(ctx, crd, metav1.CreateOptions{}); err != nil {
 			t.Fatalf("create CRD %s: %v", crd.GetName(), err)
 		}
@@ -209,13 +209,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func readObjects(t *testing.T, path string) []*unstructured.Unstructured {
-	t.Helper()
-	objs, err := kubetest.ReadObjects(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
 }
